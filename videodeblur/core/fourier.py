@@ -1,0 +1,76 @@
+"""Transfer functions on the real-FFT half spectrum.
+
+Every spectrum here has the shape ``(rows, columns // 2 + 1)`` of ``numpy.fft.rfft2`` on a
+``(rows, columns)`` frame, so filters can be multiplied directly into a real FFT.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+
+from videodeblur.errors import InvalidParameterError
+
+
+def half_spectrum_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """Shape of the real-FFT half spectrum of a frame of ``shape`` (rows, columns)."""
+    rows, columns = shape
+    return rows, columns // 2 + 1
+
+
+def fast_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """Smallest shape >= ``shape`` whose sides FFTW transforms quickly (5-smooth-ish sizes).
+
+    1920x1080 is already fast and is returned unchanged.
+    """
+    return tuple(scipy.fft.next_fast_len(int(n), real=True) for n in shape)
+
+
+def psf2otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Optical transfer function of a kernel on a frame of ``shape``, as a real-FFT half spectrum.
+
+    The kernel is zero-padded to ``shape`` and circularly shifted so that its centre pixel
+    ``(rows // 2, columns // 2)`` lands on the origin, then transformed. The result is complex:
+    the phase of an asymmetric kernel (a motion streak whose centre is not its centroid) is kept.
+
+    Parameters
+    ----------
+    psf : numpy.ndarray
+        2-D kernel, no larger than ``shape`` in either axis.
+    shape : tuple of int
+        Frame shape (rows, columns).
+
+    Returns
+    -------
+    numpy.ndarray
+        complex64 array of shape ``(rows, columns // 2 + 1)``.
+    """
+    psf = np.asarray(psf, dtype=np.float64)
+    rows, columns = shape
+    if psf.ndim != 2:
+        raise InvalidParameterError(f"a PSF must be 2-D, got shape {psf.shape}")
+    if psf.shape[0] > rows or psf.shape[1] > columns:
+        raise InvalidParameterError(
+            f"the PSF ({psf.shape[1]}x{psf.shape[0]} px) is larger than the frame ({columns}x{rows} px)"
+        )
+    padded = np.zeros((rows, columns), dtype=np.float64)
+    padded[: psf.shape[0], : psf.shape[1]] = psf
+    padded = np.roll(padded, (-(psf.shape[0] // 2), -(psf.shape[1] // 2)), axis=(0, 1))
+    return np.fft.rfft2(padded).astype(np.complex64)
+
+
+def gradient_power(shape: tuple[int, int]) -> np.ndarray:
+    """|Dx|^2 + |Dy|^2 of the forward-difference gradient, on the half spectrum of ``shape``.
+
+    Equals ``4 sin^2(pi ky / rows) + 4 sin^2(pi kx / columns)``: 0 at DC, about
+    ``(2 pi f)^2`` at low frequencies ``f`` in cycles per pixel.
+    """
+    rows, columns = shape
+    ky = np.fft.fftfreq(rows)[:, None]
+    kx = np.fft.rfftfreq(columns)[None, :]
+    return (4.0 * np.sin(np.pi * ky) ** 2 + 4.0 * np.sin(np.pi * kx) ** 2).astype(np.float32)
+
+
+def laplacian_power(shape: tuple[int, int]) -> np.ndarray:
+    """|L|^2 of the 5-point Laplacian on the half spectrum of ``shape`` (the square of the gradient power)."""
+    return gradient_power(shape) ** 2

@@ -1,0 +1,289 @@
+"""Fast frame restoration: edgetaper + Wiener/Tikhonov with cached FFTW plans and filters.
+
+:class:`FrameDeconvolver` is what the video pipeline calls for every frame; :func:`deconvolve`
+is the convenience entry point for single images. Both share one code path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from videodeblur.core import psf as psf_models
+from videodeblur.core.deconvolution import wiener_filter
+from videodeblur.core.edgetaper import _profiles, edgetaper_inplace
+from videodeblur.core.fourier import fast_shape, gradient_power, psf2otf
+from videodeblur.core.noise import (
+    estimate_noise_sigma,
+    fit_power_law,
+    risk_samples,
+    spectrum_samples,
+    tikhonov_lambda,
+)
+from videodeblur.errors import InvalidParameterError
+from videodeblur.fft.plans import plan_pair
+
+METHODS = ("wiener", "tikhonov")
+#: Automatic regularisation is quantised to this step of log10(lambda) and of alpha, so that
+#: frames with nearly the same statistics share one cached filter. 1/40 decade is a 6 % step
+#: of the NSR, far below what changes the restored picture visibly (< 0.01 dB).
+LOG_LAMBDA_STEP = 1.0 / 40.0
+ALPHA_STEP = 0.02
+#: Multiplies the model-optimal regularisation. Real frames break the model's assumptions
+#: (stationary Gaussian image, circular blur): the border the edgetaper only approximates and
+#: compression errors act as extra noise the noise estimate cannot see, and under-regularising
+#: costs more than over-regularising. Calibrated on benchmarks/quality.py (see README).
+NSR_SAFETY_FACTOR = 2.0
+#: How many filters one deconvolver keeps (each is rows x (columns/2+1) complex64: 8 MB at 1080p).
+FILTER_CACHE_SIZE = 6
+
+
+def _validate_nsr(nsr):
+    if isinstance(nsr, str):
+        if nsr != "auto":
+            raise InvalidParameterError(f'nsr must be "auto" or a positive number, got {nsr!r}')
+        return nsr
+    if isinstance(nsr, bool):
+        raise InvalidParameterError(f'nsr must be "auto" or a positive number, got {nsr!r}')
+    try:
+        value = float(nsr)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f'nsr must be "auto" or a positive number, got {nsr!r}') from None
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidParameterError(f'nsr must be "auto" or a positive number, got {nsr!r}')
+    return value
+
+
+class FrameDeconvolver:
+    """Restores 2-D frames of one shape blurred by one kernel.
+
+    Everything that depends only on (shape, kernel, settings) is computed once here: the OTF,
+    the edgetaper weights, the frequencies used to fit the image spectrum and, per
+    regularisation value, the filter itself. One instance may be shared by many threads: each
+    thread uses its own FFTW plans, and the filter cache is locked.
+
+    Parameters
+    ----------
+    kernel : array_like
+        The PSF (normalised here).
+    frame_shape : tuple of int
+        (rows, columns) of the frames to restore.
+    method : {"wiener", "tikhonov"}
+        Wiener with a power-law image spectrum (frequency-dependent NSR), or Tikhonov with a
+        gradient regulariser.
+    nsr : "auto" or float
+        ``"auto"`` estimates noise and image spectrum per frame (see :mod:`videodeblur.core.noise`);
+        a number is the NSR (Wiener, constant over frequency) or lambda (Tikhonov).
+    edgetaper : bool
+        Taper the borders before the circular deconvolution (strongly recommended).
+    """
+
+    def __init__(self, kernel, frame_shape, method="wiener", nsr="auto", edgetaper=True):
+        if method not in METHODS:
+            raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.method = method
+        self.nsr = _validate_nsr(nsr)
+        self.edgetaper = bool(edgetaper)
+        self.kernel = psf_models.normalise(kernel)
+        rows, columns = (int(n) for n in frame_shape)
+        if self.kernel.shape[0] > rows or self.kernel.shape[1] > columns:
+            raise InvalidParameterError(
+                f"the PSF ({self.kernel.shape[1]}x{self.kernel.shape[0]} px) is larger than the frame "
+                f"({columns}x{rows} px)"
+            )
+        if rows < 3 or columns < 3:
+            raise InvalidParameterError(f"frames must be at least 3x3 pixels, got {columns}x{rows}")
+        self.frame_shape = (rows, columns)
+        self.padded_shape = fast_shape(self.frame_shape)
+        self.pixel_count = self.padded_shape[0] * self.padded_shape[1]
+        self.otf = psf2otf(self.kernel, self.padded_shape)
+        self.regulariser_power = gradient_power(self.padded_shape)
+        self._log_regulariser = None
+        self.taper_profiles = _profiles(self.padded_shape, self.kernel) if self.edgetaper else None
+        self.samples = self.risk = None
+        if self.nsr == "auto":
+            self.samples = spectrum_samples(self.otf, self.regulariser_power, self.pixel_count)
+            if method == "tikhonov":
+                self.risk = risk_samples(self.otf, self.regulariser_power)
+        self._filters: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        #: (lambda, alpha) used for the last frame restored by this object (any thread).
+        self.last_regularisation: tuple[float, float] | None = None
+
+    # -- regularisation -------------------------------------------------------------------
+    def regularisation_for(self, frame: np.ndarray, spectrum: np.ndarray) -> tuple[float, float]:
+        """(lambda, alpha) such that ``NSR(f) = lambda * (|P(f)|^2)^alpha`` for this frame."""
+        if self.nsr != "auto":
+            return float(self.nsr), (0.0 if self.method == "wiener" else 1.0)
+        sigma = estimate_noise_sigma(frame)
+        amplitude, alpha = fit_power_law(spectrum, self.samples, sigma)
+        if not math.isfinite(amplitude) or amplitude <= 0:
+            # No frequency carries signal above the noise (a flat or pure-noise frame):
+            # regularise hard, which keeps the mean and removes nothing that is there.
+            return 1.0, 1.0
+        if self.method == "wiener":
+            lam = NSR_SAFETY_FACTOR * sigma * sigma / amplitude
+        else:
+            lam, alpha = NSR_SAFETY_FACTOR * tikhonov_lambda(self.risk, sigma, amplitude, alpha), 1.0
+        # Quantise so that neighbouring frames reuse one filter.
+        lam = 10.0 ** (round(math.log10(lam) / LOG_LAMBDA_STEP) * LOG_LAMBDA_STEP)
+        alpha = round(round(alpha / ALPHA_STEP) * ALPHA_STEP, 6)
+        return lam, alpha
+
+    def filter_for(self, lam: float, alpha: float) -> np.ndarray:
+        """The cached frequency response for a regularisation (1/N of the inverse FFT folded in)."""
+        key = (round(lam, 15), round(alpha, 6))
+        with self._lock:
+            response = self._filters.get(key)
+            if response is not None:
+                self._filters.move_to_end(key)
+                return response
+        if alpha == 0.0:
+            nsr = lam
+        else:
+            if self._log_regulariser is None:
+                with np.errstate(divide="ignore"):
+                    self._log_regulariser = np.log(self.regulariser_power.astype(np.float64))
+            nsr = lam * np.exp(alpha * self._log_regulariser)  # exp(-inf) = 0 at DC
+        response = wiener_filter(self.otf, nsr, scale=1.0 / self.pixel_count)
+        with self._lock:
+            self._filters[key] = response
+            while len(self._filters) > FILTER_CACHE_SIZE:
+                self._filters.popitem(last=False)
+        return response
+
+    # -- restoration ----------------------------------------------------------------------
+    def restore(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Restore one 2-D frame of ``frame_shape``.
+
+        Parameters
+        ----------
+        frame : numpy.ndarray
+            2-D frame, float in [0, 1] (any real dtype is converted to float32).
+        out : numpy.ndarray, optional
+            float32 array of ``frame_shape`` to write into.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 restored frame (not clipped).
+        """
+        if frame.shape != self.frame_shape:
+            raise InvalidParameterError(f"frame shape {frame.shape} does not match {self.frame_shape}")
+        rows, columns = self.frame_shape
+        pair = plan_pair(self.padded_shape)
+        buffer = pair.frame
+        buffer[:rows, :columns] = frame
+        if self.padded_shape != self.frame_shape:
+            _reflect_pad_inplace(buffer, rows, columns)
+        if self.edgetaper:
+            edgetaper_inplace(buffer, self.kernel, self.taper_profiles)
+        spectrum = pair.forward()
+        lam, alpha = self.regularisation_for(buffer[:rows, :columns], spectrum)
+        self.last_regularisation = (lam, alpha)
+        np.multiply(spectrum, self.filter_for(lam, alpha), out=pair.inverse_input)
+        if out is not None and self.padded_shape == self.frame_shape:
+            restored = pair.inverse(output=out)  # directly into ``out`` when its layout allows
+            if restored is out:
+                return out
+        else:
+            restored = pair.inverse()
+        restored = restored[:rows, :columns]
+        if out is None:
+            return restored.copy()
+        out[...] = restored
+        return out
+
+
+def _reflect_pad_inplace(buffer: np.ndarray, rows: int, columns: int) -> None:
+    """Fill buffer beyond [:rows, :columns] with a mirror image of the frame (no jump at the seam)."""
+    padded_rows, padded_columns = buffer.shape
+    extra_columns = padded_columns - columns
+    if extra_columns:
+        source = np.arange(columns - 1, columns - 1 - extra_columns, -1) % columns
+        buffer[:rows, columns:] = buffer[:rows, source]
+    extra_rows = padded_rows - rows
+    if extra_rows:
+        source = np.arange(rows - 1, rows - 1 - extra_rows, -1) % rows
+        buffer[rows:, :] = buffer[source, :]
+
+
+_deconvolvers: OrderedDict = OrderedDict()
+_deconvolvers_lock = threading.Lock()
+
+
+def _cached_deconvolver(kernel: np.ndarray, shape, method, nsr, edgetaper) -> FrameDeconvolver:
+    key = (hashlib.sha1(kernel.tobytes()).hexdigest(), kernel.shape, tuple(shape), method, nsr, edgetaper)
+    with _deconvolvers_lock:
+        found = _deconvolvers.get(key)
+        if found is not None:
+            _deconvolvers.move_to_end(key)
+            return found
+    deconvolver = FrameDeconvolver(kernel, shape, method=method, nsr=nsr, edgetaper=edgetaper)
+    with _deconvolvers_lock:
+        _deconvolvers[key] = deconvolver
+        while len(_deconvolvers) > 4:
+            _deconvolvers.popitem(last=False)
+    return deconvolver
+
+
+def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: bool = True,
+               clip: bool = False) -> np.ndarray:
+    """Restore a blurred image with a known kernel.
+
+    Parameters
+    ----------
+    image : array_like
+        2-D float image in [0, 1], or 3-D channels-last (each channel restored on its own).
+    kernel : array_like
+        The blur's PSF, e.g. ``psf.disk(3)``; normalised to sum 1.
+    method : {"wiener", "tikhonov"}
+        See :class:`FrameDeconvolver`.
+    nsr : "auto" or float
+        Noise-to-signal ratio (Wiener) or lambda (Tikhonov); ``"auto"`` estimates it per image.
+    edgetaper : bool
+        Taper the borders first to prevent ringing.
+    clip : bool
+        Clip the result to [0, 1]. Off by default: overshoot is information a caller may want.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of the input's shape.
+
+    Raises
+    ------
+    InvalidParameterError
+        Bad shapes, non-finite pixels, a kernel larger than the image, bad method or nsr.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from videodeblur import deconvolve, psf
+    >>> blurred = np.full((64, 64), 0.5, dtype=np.float32)
+    >>> deconvolve(blurred, psf.disk(2)).shape
+    (64, 64)
+    """
+    array = np.asarray(image)
+    if array.dtype.kind not in "fiub":
+        raise InvalidParameterError(f"image must be a real array, got dtype {array.dtype}")
+    if array.ndim not in (2, 3):
+        raise InvalidParameterError(f"image must be 2-D or 3-D channels-last, got shape {array.shape}")
+    array = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(array)):
+        raise InvalidParameterError("image holds NaN or Inf values")
+    kernel = psf_models.normalise(kernel)
+    deconvolver = _cached_deconvolver(kernel, array.shape[:2], method, _validate_nsr(nsr), bool(edgetaper))
+    if array.ndim == 2:
+        result = deconvolver.restore(array)
+    else:
+        result = np.empty(array.shape, dtype=np.float32)
+        for channel in range(array.shape[2]):
+            result[:, :, channel] = deconvolver.restore(np.ascontiguousarray(array[:, :, channel]))
+    if clip:
+        np.clip(result, 0.0, 1.0, out=result)
+    return result
