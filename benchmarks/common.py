@@ -1,0 +1,70 @@
+"""Shared helpers for the benchmarks: ground-truth images, blurring without wrap-around, scores."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+
+def ground_truth_images() -> dict[str, np.ndarray]:
+    """Real photographs shipped inside scikit-image's wheel, as float64 luma in [0, 1]."""
+    from skimage import color, data, img_as_float
+
+    images = {}
+    for name in ("camera", "astronaut", "coffee", "chelsea", "rocket", "brick"):
+        image = img_as_float(getattr(data, name)())
+        if image.ndim == 3:
+            image = color.rgb2gray(image)  # BT.709 luma weights
+        images[name] = image
+    return images
+
+
+def blur_valid(sharp: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blur on the larger canvas and keep only the valid region (no circular wrap-around).
+
+    Returns ``(blurred, truth)`` of equal shape, where ``truth`` is the sharp pixels aligned
+    with the blurred ones (the kernel centre is ``shape // 2``).
+    """
+    blurred = fftconvolve(sharp, kernel.astype(np.float64), mode="valid")
+    top, left = kernel.shape[0] - 1 - kernel.shape[0] // 2, kernel.shape[1] - 1 - kernel.shape[1] // 2
+    truth = sharp[top : top + blurred.shape[0], left : left + blurred.shape[1]]
+    return blurred, truth
+
+
+def add_noise_and_quantise(blurred: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Add Gaussian noise of ``sigma`` (fraction of full scale) and quantise to 8 bits."""
+    noisy = blurred + rng.normal(0.0, sigma, blurred.shape)
+    return np.round(np.clip(noisy, 0.0, 1.0) * 255.0) / 255.0
+
+
+def border(kernel: np.ndarray) -> int:
+    """Pixels cropped from each side before scoring: max(15, kernel radius)."""
+    return max(15, max(kernel.shape) // 2)
+
+
+def psnr(estimate: np.ndarray, truth: np.ndarray, crop: int) -> float:
+    region = (slice(crop, -crop), slice(crop, -crop))
+    error = np.mean((np.clip(estimate[region], 0, 1) - truth[region]) ** 2)
+    return float(10.0 * np.log10(1.0 / error))
+
+
+def ssim(estimate: np.ndarray, truth: np.ndarray, crop: int) -> float:
+    from skimage.metrics import structural_similarity
+
+    region = (slice(crop, -crop), slice(crop, -crop))
+    return float(structural_similarity(np.clip(estimate[region], 0, 1), truth[region], data_range=1.0))
+
+
+def median_time(function, repeats: int = 15, warmup: int = 2) -> float:
+    """Median wall time of ``function()`` in seconds (the machines are shared: medians, not means)."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
