@@ -1,0 +1,178 @@
+"""Input/output path checks and atomic output files.
+
+All the refusals a user can hit before any decoding starts live here, so they are made
+once, early, with a one-line message, instead of surfacing as FFmpeg errors half way
+through a long run.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from videodeblur.errors import InputError, OutputError
+
+__all__ = ["atomic_output", "check_input", "check_paths", "partial_path"]
+
+# errno values that mean "the disk (or the file size limit) is full".
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def check_input(input_path) -> Path:
+    """Refuse an input that is missing, a directory or empty.
+
+    Parameters
+    ----------
+    input_path : str or os.PathLike
+        The input media file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``input_path`` as a Path.
+
+    Raises
+    ------
+    InputError
+        The file does not exist, is a directory, is empty or cannot be read.
+    """
+    path = Path(input_path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"input '{path}': no such file") from None
+    except OSError as exc:
+        raise InputError(f"input '{path}': cannot access: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise InputError(f"input '{path}': is a directory, not a media file")
+    if st.st_size == 0 and path.is_file():
+        # Regular files only: pipes and devices report 0 but may still stream data.
+        raise InputError(f"input '{path}': empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"input '{path}': permission denied (not readable)")
+    return path
+
+
+def check_paths(input_path, output_path, *, overwrite: bool) -> None:
+    """Check an input/output pair before anything is opened.
+
+    Parameters
+    ----------
+    input_path : str or os.PathLike
+        The input media file.
+    output_path : str or os.PathLike
+        The file to write.
+    overwrite : bool
+        Whether an existing output may be replaced (``-y``).
+
+    Raises
+    ------
+    InputError
+        The input is missing, a directory or empty.
+    OutputError
+        The output is the input file (by any path: symlink, relative path, hard
+        link), exists and ``overwrite`` is false, is a directory, its directory is
+        missing or not writable.
+    """
+    check_input(input_path)
+    out = Path(output_path)
+    if out.exists() or out.is_symlink():
+        # samefile compares device and inode, so it catches symlinks, hard links and
+        # other spellings of the same path ("./a.mp4", "../dir/a.mp4").
+        try:
+            same = os.path.samefile(input_path, out)
+        except OSError:
+            same = False
+        if same:
+            raise OutputError(f"output '{out}': is the same file as the input '{input_path}'")
+        if out.is_dir():
+            raise OutputError(f"output '{out}': is a directory")
+        if not overwrite:
+            raise OutputError(f"output '{out}': exists; pass -y to overwrite")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.exists():
+        raise OutputError(f"output '{out}': directory '{parent}' does not exist")
+    if not parent.is_dir():
+        raise OutputError(f"output '{out}': '{parent}' is not a directory")
+    # The output is written as a temporary file next to the target and renamed, so the
+    # directory (not only the file) must be writable.
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"output '{out}': directory '{parent}' is not writable")
+
+
+def partial_path(output_path) -> Path:
+    """A fresh temporary path next to ``output_path`` with the same extension.
+
+    Parameters
+    ----------
+    output_path : str or os.PathLike
+        The final output file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<dir>/.<name>.partial-<random><ext>``; the extension is kept so FFmpeg
+        picks the same container format as for the target.
+    """
+    out = Path(output_path)
+    return out.with_name(f".{out.stem}.partial-{secrets.token_hex(4)}{out.suffix}")
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        # Never let cleanup mask the error that made us clean up.
+        pass
+
+
+@contextmanager
+def atomic_output(output_path) -> Iterator[Path]:
+    """Write to a temporary file next to the target; rename it into place on success.
+
+    A crash, an error or Ctrl-C therefore never leaves a truncated file under the
+    output name (nor clobbers an existing one before the new one is complete).
+
+    Parameters
+    ----------
+    output_path : str or os.PathLike
+        The final output file.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary path to write to (``.<name>.partial-<random><ext>``).
+
+    Raises
+    ------
+    OutputError
+        The disk is full (ENOSPC/EFBIG/EDQUOT), nothing was written, or the rename
+        fails; the temporary file is removed first. Any other exception (including
+        KeyboardInterrupt) is re-raised unchanged after the temporary file is removed.
+    """
+    target = Path(output_path)
+    temp = partial_path(target)
+    try:
+        yield temp
+    except BaseException as exc:
+        _remove_quietly(temp)
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            raise OutputError(
+                f"output '{target}': no space left writing {temp.name} ({exc.strerror or exc})"
+            ) from exc
+        # Anything else (an InputError from the reader, Ctrl-C, a bug) keeps its own
+        # type and exit code: only the cleanup is ours.
+        raise
+    if not temp.exists():
+        raise OutputError(f"output '{target}': nothing was written")
+    try:
+        os.replace(temp, target)
+    except OSError as exc:
+        _remove_quietly(temp)
+        raise OutputError(f"output '{target}': cannot move the finished file into place: {exc.strerror or exc}") from exc

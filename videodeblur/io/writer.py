@@ -1,0 +1,508 @@
+"""Streaming video output: encode restored planes, copy every other stream untouched.
+
+The encoded video stream takes over the input's time base, size, pixel format, colour
+tags, sample aspect ratio and display matrix; every frame keeps the pts it was decoded
+with, so variable frame rate timing survives exactly (up to the container's own
+timestamp resolution: Matroska stores milliseconds). Audio, subtitle, data and
+cover-art streams are added from their input streams as templates and their packets
+are muxed as they are, never re-encoded. All writes go through ``container.mux``
+(``av_interleaved_write_frame``), so copied packets may arrive before the encoder has
+released the (delayed) video packets of the same time.
+
+Findings for PyAV 18.1 this module relies on:
+
+* A display matrix *can* be written: ``VideoStream.set_display_matrix`` (raw 9 int32)
+  and ``set_display_rotation`` put ``AV_PKT_DATA_DISPLAYMATRIX`` in the stream's coded
+  side data just before the header is written. MP4/MOV (track header matrix) and
+  Matroska keep it; PyAV reads it back on decoded frames and the ffmpeg CLI reports
+  it ("Display Matrix: rotation of 90.00 degrees"), see tests/test_io.py. The legacy
+  ``rotate`` stream metadata tag is not used: the bundled FFmpeg neither exports it
+  when reading a rotated MP4 nor needs it when writing one.
+* ``add_stream_from_template`` checks ``avformat_query_codec`` and raises
+  ``ValueError`` when the container cannot hold the codec, before anything is
+  written; it does not copy stream metadata or disposition (done here).
+* ``OutputContainer.mux`` rescales each packet from its own ``time_base`` to the
+  output stream's (which the muxer may have changed when writing the header, e.g.
+  Matroska forces 1/1000 and MP4 raises timescales below 10000).
+* Timestamps: MP4/MOV keep every pts exactly (negative dts from B-frames and the
+  -1024-sample AAC priming of copied audio go into edit lists). Matroska stores
+  milliseconds and, by libavformat's default ``avoid_negative_ts`` (the ffmpeg CLI's
+  behaviour too), shifts *all* streams by one offset when a copied stream starts
+  below zero (about 21 ms for AAC from an MP4): intervals and A/V sync stay exact,
+  absolute times move.
+* The MP4 muxer writes its own empty gap samples between ``mov_text`` subtitles, so
+  a copied MP4 subtitle track gains zero-length empty samples (``ffmpeg -c copy``
+  does the same); the text samples are byte-identical.
+* Bundled libx264 is built with high bit depth: ``yuv420p10le``, ``yuv422p10le`` and
+  ``yuv444p10le`` encode (High 10 / High 4:2:2 / High 4:4:4 profiles).
+"""
+
+from __future__ import annotations
+
+import errno
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+
+from videodeblur.errors import InvalidParameterError, OutputError
+from videodeblur.io.reader import FrameItem, VideoInfo, _av_message, _bit_depth, planar_format
+
+__all__ = ["VideoWriter", "choose_pix_fmt"]
+
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+# Stream metadata written by muxers themselves; copying the input's values would leave
+# stale statistics (mkvmerge's _STATISTICS_*, Matroska DURATION) in the output.
+_STALE_METADATA = {"duration", "number_of_frames", "number_of_bytes", "encoder", "_statistics_tags",
+                   "_statistics_writing_app", "_statistics_writing_date_utc", "bps"}
+
+# Encoders that reject frame sizes not divisible by the chroma subsampling factor.
+_NEEDS_MOD_CHROMA = {"libx264", "libx265", "libx264rgb", "prores_ks"}
+
+
+
+def _format_of(pix_fmt: str) -> av.VideoFormat:
+    return av.VideoFormat(pix_fmt)
+
+
+def _subsampling(pix_fmt: str) -> tuple[int, int]:
+    """(horizontal, vertical) chroma subsampling factors, e.g. (2, 2) for 4:2:0."""
+    fmt = av.VideoFormat(pix_fmt)
+    if len([c for c in fmt.components if not c.is_alpha]) < 3 or fmt.is_rgb:
+        return 1, 1
+    return 64 // max(1, fmt.chroma_width(64)), 64 // max(1, fmt.chroma_height(64))
+
+
+def choose_pix_fmt(codec: str, source_pix_fmt: str) -> str:
+    """Pick the encoder pixel format that loses nothing of ``source_pix_fmt``.
+
+    The source format itself when the encoder supports it; otherwise the supported
+    planar format with the same family (YUV/RGB/gray), chroma resolution at least as
+    high and bit depth at least as high, preferring the smallest such upgrade
+    (e.g. ``yuv420p`` -> ``yuv422p10le`` for ``prores_ks``).
+
+    Parameters
+    ----------
+    codec : str
+        Encoder name.
+    source_pix_fmt : str
+        Pixel format of the frames that will be written.
+
+    Returns
+    -------
+    str
+        A pixel format the encoder accepts.
+
+    Raises
+    ------
+    OutputError
+        The encoder supports no format that holds the source losslessly.
+    InvalidParameterError
+        Unknown encoder.
+    """
+    enc = _encoder(codec)
+    supported = [f.name for f in (enc.video_formats or ())]
+    if not supported or source_pix_fmt in supported:
+        return source_pix_fmt
+    src = av.VideoFormat(source_pix_fmt)
+    src_depth = _bit_depth(src)
+    src_sub = _subsampling(source_pix_fmt)
+    src_alpha = any(c.is_alpha for c in src.components)
+    src_gray = len(src.components) - int(src_alpha) == 1
+    best = None
+    for name in supported:
+        try:
+            if planar_format(name) != name:
+                continue
+        except Exception:
+            continue
+        fmt = av.VideoFormat(name)
+        if fmt.is_rgb != src.is_rgb or name.startswith("yuvj"):
+            continue
+        alpha = any(c.is_alpha for c in fmt.components)
+        gray = len(fmt.components) - int(alpha) == 1
+        if gray != src_gray or (src_alpha and not alpha):
+            continue
+        depth = _bit_depth(fmt)
+        sub = _subsampling(name)
+        if depth < src_depth or sub[0] > src_sub[0] or sub[1] > src_sub[1]:
+            continue
+        cost = (depth, -sub[0] * sub[1], int(alpha))
+        if best is None or cost < best[0]:
+            best = (cost, name)
+    if best is None:
+        raise OutputError(
+            f"encoder {codec} cannot encode {source_pix_fmt} or any format that holds it "
+            f"(supported: {', '.join(supported)})"
+        )
+    return best[1]
+
+
+def _encoder(codec: str) -> av.Codec:
+    try:
+        enc = av.Codec(codec, "w")
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise InvalidParameterError(f"unknown video encoder '{codec}' ({_av_message(exc)})") from None
+    if enc.type != "video":
+        raise InvalidParameterError(f"'{codec}' is a {enc.type} encoder, not a video encoder")
+    return enc
+
+
+class VideoWriter:
+    """Encode :class:`FrameItem` planes and copy packets into a new media file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; its extension picks the container (.mp4, .mkv, .mov ...).
+    info : VideoInfo
+        The input's video description (size, time base, colour tags, rotation).
+    copy_streams : list of av.stream.Stream
+        Input streams whose packets will be copied (``VideoReader.copy_streams``).
+    codec : str
+        Video encoder: ``libx264``, ``libx265``, ``prores_ks`` (.mov), ``ffv1`` (.mkv) ...
+    crf : int or None
+        Constant rate factor, for encoders that have one (x264/x265); ignored by others.
+    preset : str or None
+        Encoder speed preset, for encoders that have one; ignored by others.
+    pix_fmt : str or None
+        Encoded pixel format; by default the input's, or, if the encoder cannot take
+        it, the smallest supported format that holds it losslessly (see
+        :func:`choose_pix_fmt`).
+    codec_options : dict or None
+        Further encoder options (strings), e.g. ``{"tune": "film"}``.
+    metadata : dict or None
+        Container-level metadata (title ...) to write; extension beyond the base
+        interface, pass ``reader.container.metadata`` to keep the input's.
+
+    Raises
+    ------
+    OutputError
+        Unknown container extension; the container cannot hold the video codec or a
+        copy stream; the encoder rejects the pixel format or frame size; the file
+        cannot be created. Raised before any frame is written.
+    InvalidParameterError
+        Unknown encoder, bad ``crf``.
+    """
+
+    def __init__(
+        self,
+        path,
+        info: VideoInfo,
+        copy_streams,
+        *,
+        codec: str = "libx264",
+        crf: int | None = 18,
+        preset: str | None = "medium",
+        pix_fmt: str | None = None,
+        codec_options: dict | None = None,
+        metadata: dict | None = None,
+    ):
+        self.path = Path(path)
+        self.info = info
+        self.container = None
+        self._closed = False
+        self._frames = 0
+        enc = _encoder(codec)
+        self.codec = enc.name
+        if pix_fmt is None:
+            try:
+                pix_fmt = choose_pix_fmt(enc.name, info.pix_fmt)
+            except OutputError as exc:
+                raise OutputError(f"output '{self.path}': {exc}; pass an explicit pix_fmt") from None
+        self.pix_fmt = pix_fmt
+        self._check_pix_fmt(enc, pix_fmt)
+
+        # A file this constructor creates and then fails to set up is removed again;
+        # one that was already there is left to the caller (atomic_output).
+        self._created = not self.path.exists()
+        try:
+            self.container = av.open(str(self.path), "w")
+        except ValueError as exc:
+            raise OutputError(
+                f"output '{self.path}': unknown container for extension '{self.path.suffix}' ({exc}); "
+                "use .mp4, .mkv or .mov"
+            ) from None
+        except (av.error.FFmpegError, OSError) as exc:
+            raise self._wrap(exc, "cannot create the file") from None
+        self._ext = self.path.suffix or self.container.format.name
+        try:
+            self.stream = self._add_video_stream(enc, pix_fmt, crf, preset, codec_options)
+            self._stream_map = {}
+            for src in copy_streams:
+                self._stream_map[src.index] = self._add_copy_stream(src)
+            if metadata:
+                self.container.metadata.update({str(k): str(v) for k, v in metadata.items()})
+            # Write the header now: opening the encoder and the muxer here surfaces every
+            # incompatibility (size, pix_fmt, codec tags) before any frame is processed.
+            try:
+                self.container.start_encoding()
+            except (av.error.FFmpegError, OSError, ValueError) as exc:
+                raise self._wrap(
+                    exc,
+                    f"cannot start {self.codec} {pix_fmt} {info.width}x{info.height} in the {self._ext} container",
+                ) from None
+        except BaseException:
+            self.abort()
+            if self._created:
+                try:
+                    self.path.unlink()
+                except OSError:
+                    pass
+            raise
+
+    # -- setup ------------------------------------------------------------------
+
+    def _check_pix_fmt(self, enc: av.Codec, pix_fmt: str) -> None:
+        try:
+            fmt = _format_of(pix_fmt)
+        except (ValueError, av.error.FFmpegError):
+            raise InvalidParameterError(f"unknown pixel format '{pix_fmt}'") from None
+        supported = [f.name for f in (enc.video_formats or ())]
+        if supported and fmt.name not in supported:
+            hint = ""
+            if enc.name == "libx264" and "10" in pix_fmt:
+                hint = " (this libx264 build has no such high bit depth mode)"
+            raise OutputError(
+                f"output '{self.path}': encoder {enc.name} cannot encode {pix_fmt}{hint}; "
+                f"supported: {', '.join(supported)}"
+            )
+        sx, sy = _subsampling(fmt.name)
+        w, h = self.info.width, self.info.height
+        if enc.name in _NEEDS_MOD_CHROMA and (w % sx or h % sy):
+            raise OutputError(
+                f"output '{self.path}': {enc.name} cannot encode a {w}x{h} frame in {pix_fmt} "
+                f"(its chroma subsampling needs sizes divisible by {sx}x{sy}); "
+                "use ffv1 in .mkv or a 4:4:4 pixel format"
+            )
+
+    def _add_video_stream(self, enc: av.Codec, pix_fmt, crf, preset, codec_options):
+        info = self.info
+        options = {str(k): str(v) for k, v in (codec_options or {}).items()}
+        # The nominal rate only feeds rate control and the container's average-rate
+        # field; timing comes from the frame pts.
+        rate = info.average_rate or Fraction(25)
+        try:
+            stream = self.container.add_stream(enc.name, rate=rate)
+        except ValueError as exc:
+            raise OutputError(
+                f"output '{self.path}': the {self._ext} container ({self.container.format.name}) cannot hold "
+                f"{enc.name} video; {self._suggest()}"
+            ) from None
+        private = {o.name for o in stream.codec_context.supported_options.private}
+        if crf is not None:
+            if not isinstance(crf, int) or isinstance(crf, bool) or crf < 0:
+                raise InvalidParameterError(f"crf must be a non-negative integer, got {crf!r}")
+            if "crf" in private:
+                options.setdefault("crf", str(crf))
+        if preset is not None and "preset" in private:
+            options.setdefault("preset", str(preset))
+        if enc.name == "libx265" and "x265-params" not in options:
+            # x265 logs its settings to stderr itself, bypassing FFmpeg's log level.
+            options["x265-params"] = "log-level=error"
+        stream.codec_context.options.update(options)
+        stream.width = info.width
+        stream.height = info.height
+        stream.pix_fmt = pix_fmt
+        # The input's time base on both the encoder and the stream: frame pts pass
+        # through unchanged (the encoder never re-times them) and the muxer only
+        # rescales if the container forces its own time base (Matroska: 1/1000).
+        stream.codec_context.time_base = info.time_base
+        stream.time_base = info.time_base
+        for key in ("color_primaries", "color_trc", "colorspace", "color_range"):
+            value = getattr(info, key)
+            if value is not None:
+                setattr(stream.codec_context, key, value)
+        if info.sample_aspect_ratio:
+            stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
+        if info.display_matrix is not None:
+            stream.set_display_matrix(info.display_matrix)
+        elif info.rotation_deg:
+            stream.set_display_rotation(info.rotation_deg)
+        return stream
+
+    def _suggest(self) -> str:
+        if "matroska" in self.container.format.name:
+            # What Matroska refuses (mov_text, tmcd ...) comes from the MP4 family.
+            return "use .mov or .mp4 like the input"
+        return "use .mkv (Matroska holds almost any stream) or .mov"
+
+    def _add_copy_stream(self, src):
+        try:
+            out = self.container.add_stream_from_template(src)
+        except (ValueError, av.error.FFmpegError) as exc:
+            name = getattr(getattr(src, "codec_context", None), "name", None) or src.type
+            raise OutputError(
+                f"output '{self.path}': the {self._ext} container ({self.container.format.name}) cannot hold "
+                f"{src.type} stream #{src.index} ({name}); {self._suggest()}"
+            ) from None
+        # mkvmerge suffixes its statistics with a language ("DURATION-eng").
+        meta = {k: v for k, v in src.metadata.items() if k.lower().split("-")[0] not in _STALE_METADATA}
+        if meta:
+            out.metadata.update(meta)
+        # The template copy keeps codec parameters only: default/forced/cover-art flags
+        # are what players use to pick tracks.
+        out.disposition = int(src.disposition)
+        return out
+
+    # -- writing ----------------------------------------------------------------
+
+    def _wrap(self, exc: BaseException, what: str) -> OutputError:
+        if getattr(exc, "errno", None) in _NO_SPACE:
+            return OutputError(f"output '{self.path}': no space left writing ({_av_message(exc)})")
+        return OutputError(f"output '{self.path}': {what}: {_av_message(exc)}")
+
+    def _make_frame(self, item: FrameItem) -> av.VideoFrame:
+        info = self.info
+        try:
+            frame = av.VideoFrame(info.width, info.height, item.pix_fmt)
+        except (ValueError, av.error.FFmpegError):
+            raise InvalidParameterError(f"frame {item.index}: unknown pixel format '{item.pix_fmt}'") from None
+        fmt = frame.format
+        depth = _bit_depth(fmt)
+        want = np.dtype(np.uint8) if depth <= 8 else np.dtype(np.uint16)
+        if len(item.planes) != len(frame.planes):
+            raise InvalidParameterError(
+                f"frame {item.index}: {item.pix_fmt} has {len(frame.planes)} planes, got {len(item.planes)}"
+            )
+        # Little- or big-endian storage as the pixel format says; our arrays are native.
+        store = want if depth <= 8 else np.dtype(">u2" if fmt.is_big_endian else "<u2")
+        for k, (arr, plane) in enumerate(zip(item.planes, frame.planes)):
+            arr = np.asarray(arr)
+            if arr.shape != (plane.height, plane.width):
+                raise InvalidParameterError(
+                    f"frame {item.index}: plane {k} has shape {arr.shape}, "
+                    f"expected {(plane.height, plane.width)} for {item.pix_fmt} {info.width}x{info.height}"
+                )
+            if arr.dtype != want:
+                raise InvalidParameterError(
+                    f"frame {item.index}: plane {k} has dtype {arr.dtype}, expected {want} for {item.pix_fmt}"
+                )
+            # FFmpeg pads each line to its alignment: copy row by row through a view
+            # with the plane's real line size.
+            row_items = plane.line_size // store.itemsize
+            dst = np.frombuffer(plane, dtype=store)[: plane.height * row_items]
+            dst.reshape(plane.height, row_items)[:, : plane.width] = arr
+        frame.pts = item.pts
+        frame.time_base = item.time_base
+        for key in ("color_primaries", "color_trc", "colorspace", "color_range"):
+            value = getattr(info, key)
+            if value is not None:
+                setattr(frame, key, value)
+        return frame
+
+    def write_frame(self, item: FrameItem) -> None:
+        """Encode one frame and mux the packets the encoder releases.
+
+        Parameters
+        ----------
+        item : FrameItem
+            Planes (shape and dtype as decoded), pts and time base. A pix_fmt other
+            than the output's is converted by the encoder's scaler.
+
+        Raises
+        ------
+        OutputError
+            Encoding or writing failed (disk full, non-increasing pts ...).
+        InvalidParameterError
+            Plane count, shape or dtype do not match ``item.pix_fmt``.
+        """
+        if self._closed:
+            raise OutputError(f"output '{self.path}': writer is closed")
+        frame = self._make_frame(item)
+        try:
+            self.container.mux(self.stream.encode(frame))
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise self._wrap(exc, f"cannot encode frame {item.index} (pts {item.pts})") from None
+        self._frames += 1
+
+    def mux_packet(self, packet) -> None:
+        """Copy one packet of a copy stream into its output stream.
+
+        Parameters
+        ----------
+        packet : av.Packet
+            A packet demuxed from one of the ``copy_streams`` given at construction;
+            pts/dts are kept (rescaled to the output stream's time base if the muxer
+            chose another one).
+
+        Raises
+        ------
+        OutputError
+            Writing failed.
+        InvalidParameterError
+            The packet does not belong to a copy stream.
+        """
+        if self._closed:
+            raise OutputError(f"output '{self.path}': writer is closed")
+        if packet.size == 0:
+            return
+        src = packet.stream
+        index = src.index if src is not None else packet.stream_index
+        out = self._stream_map.get(index)
+        if out is None:
+            raise InvalidParameterError(f"packet of stream #{index} is not one of the copy streams")
+        if not packet.time_base:
+            packet.time_base = out.time_base
+        # Re-pointing the packet at the output stream; mux() then rescales pts, dts and
+        # duration from the packet's (input) time base to the output stream's.
+        packet.stream = out
+        try:
+            self.container.mux(packet)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise self._wrap(exc, f"cannot write a packet of stream #{out.index}") from None
+
+    @property
+    def frames_written(self) -> int:
+        """Number of frames passed to :meth:`write_frame`."""
+        return self._frames
+
+    def close(self) -> None:
+        """Flush the encoder, write the trailer and close the file (idempotent).
+
+        Raises
+        ------
+        OutputError
+            Flushing or finishing the file failed.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        container, self.container = self.container, None
+        if container is None:
+            return
+        try:
+            container.mux(self.stream.encode(None))
+            container.close()
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            try:
+                container.close()
+            except Exception:
+                pass
+            raise self._wrap(exc, "cannot finish the file") from None
+
+    def abort(self) -> None:
+        """Close the file without flushing, ignoring errors (on an error path)."""
+        self._closed = True
+        container, self.container = self.container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception:
+                # Already failing: the caller's exception matters, not this one.
+                pass
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __repr__(self) -> str:
+        return f"VideoWriter({str(self.path)!r}, codec={self.codec!r}, pix_fmt={self.pix_fmt!r})"
