@@ -1,0 +1,195 @@
+"""End-to-end: `videodeblur run` and `deblur_file` on generated clips, decoded back and checked."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from media import decode_frames, frame_pts, make_clip, packet_hashes
+from videodeblur import deblur_file, psf
+from videodeblur.cli import main as cli_main
+from videodeblur.config import load_config
+from videodeblur.errors import InputError, OutputError, ProcessingError
+from videodeblur.pipeline.kernels import kernel_for_plane
+
+BLUR_RADIUS_PX = 2.0
+
+
+class Blurrer:
+    """A restorer that blurs every plane with a known disk (linear convolution), to make test input."""
+
+    def __init__(self, config, info):
+        self.max_value = float((1 << info.bit_depth) - 1)
+        self.kernel = psf.disk(BLUR_RADIUS_PX)
+
+    def restore(self, item):
+        planes = [
+            np.clip(np.rint(cv2.filter2D(plane.astype(np.float32), -1, self.kernel, borderType=cv2.BORDER_REFLECT)),
+                    0, self.max_value).astype(plane.dtype)
+            for plane in item.planes[:1]
+        ] + list(item.planes[1:])
+        return replace(item, planes=planes)
+
+
+@pytest.fixture(scope="module")
+def sharp_and_blurred(tmp_path_factory):
+    """A sharp clip with audio and the same clip with luma blurred by a known disk (lossless ffv1)."""
+    folder = tmp_path_factory.mktemp("clips")
+    sharp = make_clip(folder / "sharp.mkv", width=96, height=64, frames=10, codec="ffv1", audio=True)
+    blurred = folder / "blurred.mkv"
+    deblur_file(sharp, blurred, load_config(None, ["output.codec=ffv1"]), restorer_factory=Blurrer)
+    return sharp, blurred
+
+
+def _luma_psnr(a, b, border=6):
+    a = a[border:-border, border:-border].astype(np.float64)
+    b = b[border:-border, border:-border].astype(np.float64)
+    return 10 * np.log10(255.0**2 / np.mean((a - b) ** 2))
+
+
+def test_run_restores_sharpness_and_keeps_frames_pts_and_audio(sharp_and_blurred, tmp_path):
+    sharp, blurred = sharp_and_blurred
+    restored = tmp_path / "restored.mkv"
+    code = cli_main(["run", str(blurred), "-o", str(restored), "--set", "psf.radius=2.0",
+                     "--set", "output.codec=ffv1", "--quiet"])
+    assert code == 0
+    source, before, after = decode_frames(sharp), decode_frames(blurred), decode_frames(restored)
+    assert len(after) == len(before) == len(source) == 10
+    assert [f.pts for f in after] == [f.pts for f in before]
+    assert packet_hashes(restored) == packet_hashes(blurred)
+    assert after[0].pix_fmt == before[0].pix_fmt
+    gains = [_luma_psnr(a.planes[0], s.planes[0]) - _luma_psnr(b.planes[0], s.planes[0])
+             for s, b, a in zip(source, before, after)]
+    assert min(gains) > 1.0, gains
+    # planes = "luma": chroma is passed through bit for bit (lossless codec).
+    for b, a in zip(before, after):
+        assert np.array_equal(a.planes[1], b.planes[1]) and np.array_equal(a.planes[2], b.planes[2])
+
+
+def test_planes_all_restores_chroma_too(sharp_and_blurred, tmp_path):
+    _, blurred = sharp_and_blurred
+    restored = tmp_path / "restored.mkv"
+    deblur_file(blurred, restored, load_config(None, ["psf.radius=2.0", "output.codec=ffv1",
+                                                      "deconvolution.planes=all"]))
+    before, after = decode_frames(blurred), decode_frames(restored)
+    assert not np.array_equal(after[0].planes[1], before[0].planes[1])
+    assert after[0].planes[1].shape == before[0].planes[1].shape
+
+
+def test_h264_mp4_with_audio_keeps_pts_and_audio_bytes(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", width=96, height=64, frames=14, audio=True)
+    out = tmp_path / "out.mp4"
+    assert cli_main(["run", str(clip), "-o", str(out), "--quiet"]) == 0
+    assert frame_pts(out) == frame_pts(clip)
+    assert packet_hashes(out) == packet_hashes(clip)
+    assert decode_frames(out)[0].pix_fmt == "yuv420p"
+
+
+def test_ten_bit_input_stays_ten_bit(tmp_path):
+    clip = make_clip(tmp_path / "in10.mkv", width=96, height=64, frames=6, pix_fmt="yuv420p10le", codec="ffv1",
+                     audio=False)
+    out = tmp_path / "out10.mkv"
+    assert cli_main(["run", str(clip), "-o", str(out), "--set", "output.codec=ffv1", "--quiet"]) == 0
+    frames = decode_frames(out)
+    assert frames[0].pix_fmt == "yuv420p10le"
+    assert frames[0].planes[0].dtype == np.uint16
+    assert frames[0].planes[0].max() > 255  # real 10-bit values, not 8-bit shifted
+    assert len(frames) == 6
+
+
+def test_variable_frame_rate_keeps_timestamps(tmp_path):
+    clip = make_clip(tmp_path / "vfr.mkv", width=64, height=48, frames=12, vfr=True, audio=True)
+    out = tmp_path / "vfr_out.mkv"
+    assert cli_main(["run", str(clip), "-o", str(out), "--quiet"]) == 0
+    pts_in, pts_out = frame_pts(clip), frame_pts(out)
+    assert pts_out == pts_in
+    assert len(set(np.diff(pts_in))) > 1  # the input really is variable
+
+
+def test_trim_by_frames(tmp_path):
+    clip = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=12, codec="ffv1", audio=False)
+    out = tmp_path / "trim.mkv"
+    report = deblur_file(clip, out, load_config(None, ["trim.start_frame=3", "trim.end_frame=8",
+                                                       "output.codec=ffv1"]))
+    assert report.frames == 5
+    assert frame_pts(out) == frame_pts(clip)[3:8]
+
+
+class FailingRestorer:
+    """Raises while restoring frame ``FAIL_AT``."""
+
+    FAIL_AT = 4
+
+    def __init__(self, config, info):
+        pass
+
+    def restore(self, item):
+        if item.index == self.FAIL_AT:
+            raise RuntimeError("simulated failure")
+        return item
+
+
+def test_worker_error_names_frame_leaves_no_output_and_no_threads(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=12, audio=True)
+    out = tmp_path / "out.mp4"
+    threads_before = threading.active_count()
+    with pytest.raises(ProcessingError, match="frame 4") as caught:
+        deblur_file(clip, out, restorer_factory=FailingRestorer)
+    assert caught.value.exit_code == 5
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # no temporary left either
+    assert threading.active_count() == threads_before
+
+
+def test_cli_refuses_existing_output_and_input_as_output(tmp_path, capsys):
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=4, audio=False)
+    original = clip.read_bytes()
+    existing = tmp_path / "exists.mp4"
+    existing.write_bytes(b"keep me")
+    assert cli_main(["run", str(clip), "-o", str(existing), "--quiet"]) == OutputError.exit_code
+    assert existing.read_bytes() == b"keep me"
+    assert cli_main(["run", str(clip), "-o", str(tmp_path / "." / "in.mp4"), "-y", "--quiet"]) == OutputError.exit_code
+    assert clip.read_bytes() == original
+    err = capsys.readouterr().err.strip().splitlines()
+    assert all(line.startswith("videodeblur: error:") for line in err)
+
+
+def test_cli_missing_input_is_one_line_exit_3(tmp_path, capsys):
+    code = cli_main(["run", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "out.mp4")])
+    assert code == InputError.exit_code == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope.mp4" in err[0]
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_cli_config_errors_listed_together(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text('[psf]\nradiuss = 3\nkind = "motion"\n[deconvolution]\nnsr = -1\n')
+    code = cli_main(["run", "in.mp4", "-o", str(tmp_path / "o.mp4"), "--config", str(config),
+                     "--set", "output.crf=abc"])
+    assert code == 2
+    err = capsys.readouterr().err
+    for fragment in ("psf.radiuss", "did you mean", "deconvolution.nsr", "psf.length", "output.crf"):
+        assert fragment in err
+
+
+def test_config_show_round_trips(tmp_path, capsys):
+    assert cli_main(["config", "show", "--set", "psf.kind=gaussian", "--set", "psf.sigma=1.5"]) == 0
+    shown = capsys.readouterr().out
+    path = tmp_path / "shown.toml"
+    path.write_text(shown)
+    assert load_config(path) == load_config(None, ["psf.kind=gaussian", "psf.sigma=1.5"])
+
+
+def test_kernel_for_chroma_plane_halves_the_blur():
+    kernel = psf.disk(4.0)
+    chroma = kernel_for_plane(kernel, 0.5, 0.5)
+    assert chroma.shape[0] % 2 == 1 and chroma.shape[0] < kernel.shape[0]
+    assert abs(chroma.sum() - 1) < 1e-6
+    assert kernel_for_plane(kernel, 1.0, 1.0) is kernel
+    wide = kernel_for_plane(kernel, 0.5, 1.0)  # 4:2:2: only the width halves
+    assert wide.shape[0] == kernel.shape[0] and wide.shape[1] < kernel.shape[1]

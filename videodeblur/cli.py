@@ -1,0 +1,107 @@
+"""Command line: parse, load the config, call the library, map errors to exit codes.
+
+    videodeblur run INPUT -o OUTPUT [--config FILE] [--set key=value ...] [-y]
+    videodeblur config show [--config FILE] [--set key=value ...]
+
+Exit codes (see videodeblur.errors): 0 success, 1 internal error, 2 usage or config,
+3 input, 4 output, 5 processing, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from videodeblur.errors import ConfigError, VideoDeblurError
+
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own exit code for usage errors is 2, as ours
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"videodeblur: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="videodeblur", description="Restore blurred and out-of-focus video.")
+    from videodeblur import __version__
+
+    parser.add_argument("--version", action="version", version=f"videodeblur {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    def add_config_options(command):
+        command.add_argument("--config", "-c", metavar="FILE", help="TOML config file (see configs/)")
+        command.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                             help="override one config key, e.g. --set psf.radius=4.5 (repeatable)")
+
+    run = commands.add_parser("run", help="restore a video file")
+    run.add_argument("input", metavar="INPUT", help="the blurred video (never modified)")
+    run.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="the restored video to write")
+    run.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    progress = run.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                          help="always show the progress bar (default: only on a terminal)")
+    progress.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bar")
+    add_config_options(run)
+
+    config = commands.add_parser("config", help="inspect configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION",
+                                            parser_class=_Parser)
+    show = config_commands.add_parser("show", help="print the effective config as TOML")
+    add_config_options(show)
+    return parser
+
+
+def _load(args):
+    from videodeblur.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def _command_run(args) -> int:
+    from videodeblur.pipeline import deblur_file
+
+    config = _load(args)
+    report = deblur_file(args.input, args.output, config, overwrite=args.overwrite, progress=args.progress)
+    print(f"wrote {report.output}: {report.frames} frames restored, {report.packets_copied} packets copied",
+          file=sys.stderr)
+    return 0
+
+
+def _command_config_show(args) -> int:
+    from videodeblur.config import config_to_toml
+
+    sys.stdout.write(config_to_toml(_load(args)))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``videodeblur`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    handler = _command_run if args.command == "run" else _command_config_show
+    try:
+        return handler(args)
+    except ConfigError as error:
+        print("videodeblur: invalid config:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return error.exit_code
+    except VideoDeblurError as error:
+        print(f"videodeblur: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("videodeblur: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - last resort: one line, traceback only on request
+        if os.environ.get("VIDEODEBLUR_DEBUG"):
+            raise
+        print(f"videodeblur: internal error: {type(error).__name__}: {error} "
+              "(set VIDEODEBLUR_DEBUG=1 for a traceback, and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

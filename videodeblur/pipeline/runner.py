@@ -1,0 +1,324 @@
+"""Restore a video file end to end: decode -> bounded queue -> worker pool -> reorder -> encode.
+
+Threads
+-------
+* a decode thread runs ``VideoReader.events()`` and feeds a bounded queue (backpressure: it
+  blocks when ``frames_in_flight`` items wait), ending with an end marker put in ``finally``;
+* the calling thread takes items in order, submits frames to a thread pool (FFTW and NumPy
+  release the GIL), and writes results in input order: frames as they complete, packets of
+  copied streams (audio, subtitles, ...) in their demux position, so nothing is reordered;
+* at most ``frames_in_flight`` frames are queued or being restored at once, so memory does
+  not grow with the length of the video.
+
+A worker's exception, a decode error or Ctrl-C stops the decode thread, cancels queued work,
+joins every thread and removes the temporary output before the error propagates.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from videodeblur.config import Config, load_config
+from videodeblur.errors import InputError, Interrupted, ProcessingError, VideoDeblurError
+from videodeblur.fft.plans import empty_frame
+from videodeblur.io import FrameItem, VideoReader, VideoWriter, atomic_output, check_paths
+from videodeblur.io.reader import VideoInfo
+from videodeblur.pipeline.kernels import kernel_for_plane, kernel_from_config
+from videodeblur.restoration import FrameDeconvolver
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a run did.
+
+    Attributes
+    ----------
+    output : pathlib.Path
+        The file written.
+    frames : int
+        Video frames restored and written.
+    packets_copied : int
+        Packets of other streams (audio, subtitles, data) copied unchanged.
+    """
+
+    output: Path
+    frames: int
+    packets_copied: int
+
+
+class _Failure:
+    """Carries an exception from the decode thread to the main thread."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+class FrameRestorer:
+    """Restores the planes of :class:`FrameItem` objects with one config; shared by worker threads.
+
+    Parameters
+    ----------
+    config : Config
+        Uses ``psf``, ``deconvolution.method/nsr/edgetaper/planes``.
+    info : VideoInfo
+        Frame size, pixel format and bit depth of the stream.
+    """
+
+    def __init__(self, config: Config, info: VideoInfo):
+        self.config = config
+        self.max_value = float((1 << info.bit_depth) - 1)
+        self.scale = 1.0 / self.max_value
+        kernel = kernel_from_config(config.psf)
+        settings = config.deconvolution
+        self.plane_deconvolvers: dict[int, FrameDeconvolver] = {}
+        plane_count = 1 if settings.planes == "luma" else 3
+        chroma_x, chroma_y = _chroma_scale(info.pix_fmt)
+        for plane in range(plane_count):
+            scale_x, scale_y = (1.0, 1.0) if plane == 0 else (chroma_x, chroma_y)
+            shape = (info.height, info.width) if plane == 0 else (
+                -(-info.height // round(1 / scale_y)), -(-info.width // round(1 / scale_x)))
+            self.plane_deconvolvers[plane] = FrameDeconvolver(
+                kernel_for_plane(kernel, scale_x, scale_y), shape,
+                method=settings.method, nsr=settings.nsr, edgetaper=settings.edgetaper,
+            )
+        self._buffers = threading.local()
+
+    def restore_plane(self, plane_index: int, plane: np.ndarray) -> np.ndarray:
+        """Restore one integer plane and return it in the same dtype, rounded and clipped."""
+        deconvolver = self.plane_deconvolvers[plane_index]
+        buffers = self._buffers.__dict__.setdefault("by_shape", {})
+        out = buffers.get(plane.shape)
+        if out is None:
+            out = buffers[plane.shape] = empty_frame(plane.shape)
+        deconvolver.restore(plane, out=out, input_scale=self.scale)
+        # Back to integers in place: scale, clip to the legal range, round half up.
+        np.multiply(out, self.max_value, out=out)
+        np.clip(out, 0.0, self.max_value, out=out)
+        np.add(out, 0.5, out=out)
+        return out.astype(plane.dtype)
+
+    def restore(self, item: FrameItem) -> FrameItem:
+        """A new FrameItem with the configured planes restored; timing fields unchanged."""
+        planes = list(item.planes)
+        for plane_index in self.plane_deconvolvers:
+            planes[plane_index] = self.restore_plane(plane_index, planes[plane_index])
+        return replace(item, planes=planes)
+
+
+def _chroma_scale(pix_fmt: str) -> tuple[float, float]:
+    """(x, y) size of a chroma plane relative to luma: (0.5, 0.5) for 4:2:0, (0.5, 1) for 4:2:2."""
+    import av
+
+    reference = 1024
+    components = av.VideoFormat(pix_fmt, reference, reference).components
+    if len(components) < 3:
+        return 1.0, 1.0
+    return components[1].width / reference, components[1].height / reference
+
+
+def _resolve_config(config) -> Config:
+    if config is None:
+        return Config.default()
+    if isinstance(config, Config):
+        return config
+    return load_config(config)
+
+
+def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False, progress: bool | None = None,
+                restorer_factory=FrameRestorer) -> RunReport:
+    """Restore a video file and write the result, copying every other stream untouched.
+
+    Parameters
+    ----------
+    input_path : str or os.PathLike
+        The blurred video. Never modified.
+    output_path : str or os.PathLike
+        Where to write. Written to a temporary file next to it and renamed when complete.
+    config : Config, str, os.PathLike or None
+        Settings (a Config, or a TOML file to load); default settings when None.
+    overwrite : bool
+        Replace an existing output file.
+    progress : bool or None
+        Show a progress bar (frames, fps, ETA); None shows it only on a terminal.
+    restorer_factory : callable
+        ``(config, info) -> object with .restore(FrameItem) -> FrameItem``; for tests and tools.
+
+    Returns
+    -------
+    RunReport
+
+    Raises
+    ------
+    VideoDeblurError
+        ``InputError``, ``OutputError``, ``ConfigError``, ``InvalidParameterError``,
+        ``ProcessingError`` (names the frame) or ``Interrupted``; no output file is left behind.
+    """
+    config = _resolve_config(config)
+    input_path, output_path = Path(input_path), Path(output_path)
+    check_paths(input_path, output_path, overwrite=overwrite)
+    with VideoReader(input_path) as reader:
+        restorer = restorer_factory(config, reader.info)
+        trim = config.trim
+        range_arguments = {
+            key: value for key, value in (
+                ("start_frame", trim.start_frame), ("end_frame", trim.end_frame),
+                ("start_s", trim.start_s), ("end_s", trim.end_s),
+            ) if value is not None
+        }
+        total = _expected_frames(reader.info, trim)
+        output = config.output
+        with atomic_output(output_path) as temporary_path:
+            with VideoWriter(
+                temporary_path, reader.info, reader.copy_streams, codec=output.codec, crf=output.crf,
+                preset=output.preset, pix_fmt=output.pix_fmt or None,
+            ) as writer:
+                frames, packets = _run_pipeline(
+                    reader.events(**range_arguments), restorer, writer,
+                    workers=config.resolved_workers(), frames_in_flight=config.resolved_frames_in_flight(),
+                    progress=_progress_bar(progress, total, input_path.name),
+                )
+            if frames == 0:
+                raise InputError(f"input '{input_path}': no video frame decoded in the selected range")
+    return RunReport(output_path, frames, packets)
+
+
+def _expected_frames(info: VideoInfo, trim) -> int | None:
+    total = info.frame_count
+    if total is None and info.duration_s and info.average_rate:
+        total = round(info.duration_s * float(info.average_rate))
+    if total is None:
+        return None
+    if trim.end_frame is not None:
+        total = min(total, trim.end_frame)
+    if trim.start_frame is not None:
+        total -= trim.start_frame
+    if info.average_rate and (trim.start_s is not None or trim.end_s is not None):
+        end = trim.end_s if trim.end_s is not None else total / float(info.average_rate)
+        total = round((end - (trim.start_s or 0.0)) * float(info.average_rate))
+    return max(total, 0)
+
+
+def _progress_bar(enabled: bool | None, total: int | None, name: str):
+    from tqdm import tqdm
+
+    # disable=None: tqdm shows the bar only when stderr is a terminal (quiet in logs and CI).
+    return tqdm(total=total, unit="frame", desc=name, disable=None if enabled is None else not enabled,
+                file=sys.stderr, dynamic_ncols=True, leave=True)
+
+
+def _decode_into(events, items: queue.Queue, stop: threading.Event) -> None:
+    """Decode thread: move events into the bounded queue until done or told to stop."""
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for event in events:
+            if not put(event):
+                return
+    except BaseException as error:  # noqa: BLE001 - handed to the main thread, which re-raises it
+        put(_Failure(error))
+    finally:
+        put(_END)
+
+
+def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: int, progress) -> tuple[int, int]:
+    items: queue.Queue = queue.Queue(maxsize=max(1, frames_in_flight))
+    stop = threading.Event()
+    decoder = threading.Thread(target=_decode_into, args=(events, items, stop), name="videodeblur-decode", daemon=True)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="videodeblur-worker")
+    pending: deque = deque()  # (FrameItem, Future) or (packet, None), in input order
+    frames_pending = 0
+    frames_written = packets_copied = 0
+
+    def write_ready(block_until: int) -> None:
+        """Write finished entries from the head; block while more than ``block_until`` frames are pending."""
+        nonlocal frames_pending, frames_written, packets_copied
+        while pending:
+            entry, future = pending[0]
+            if future is None:
+                writer.mux_packet(entry)
+                packets_copied += 1
+            else:
+                if not future.done() and frames_pending <= block_until:
+                    return
+                try:
+                    restored = _wait(future)
+                except VideoDeblurError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - reported with the frame number
+                    raise ProcessingError(
+                        f"restoring frame {entry.index} failed: {type(error).__name__}: {error}"
+                    ) from error
+                writer.write_frame(restored)
+                frames_written += 1
+                frames_pending -= 1
+                progress.update(1)
+            pending.popleft()
+
+    decoder.start()
+    try:
+        while True:
+            entry = _get(items)
+            if entry is _END:
+                break
+            if isinstance(entry, _Failure):
+                raise entry.error
+            if isinstance(entry, FrameItem):
+                pending.append((entry, pool.submit(restorer.restore, entry)))
+                frames_pending += 1
+            else:
+                pending.append((entry, None))
+            write_ready(block_until=frames_in_flight - 1)
+        write_ready(block_until=-1)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted: stopped before the end; no output written") from None
+    finally:
+        stop.set()
+        for _, future in pending:
+            if future is not None:
+                future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        # Unblock the decode thread if it waits on a full queue, then wait for it.
+        while decoder.is_alive():
+            try:
+                items.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        decoder.join()
+        progress.close()
+    return frames_written, packets_copied
+
+
+def _get(items: queue.Queue):
+    # A timeout keeps the main thread responsive to Ctrl-C while it waits.
+    while True:
+        try:
+            return items.get(timeout=0.2)
+        except queue.Empty:
+            continue
+
+
+def _wait(future: Future):
+    while True:
+        try:
+            return future.result(timeout=0.2)
+        except TimeoutError:
+            continue
+
