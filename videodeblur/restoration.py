@@ -20,6 +20,7 @@ from videodeblur.core.fourier import fast_shape, gradient_power, psf2otf
 from videodeblur.core.noise import (
     estimate_noise_sigma,
     fit_power_law,
+    spectral_noise_sigma,
     risk_samples,
     spectrum_samples,
     tikhonov_lambda,
@@ -29,17 +30,18 @@ from videodeblur.fft.plans import plan_pair
 
 METHODS = ("wiener", "tikhonov")
 #: Automatic regularisation is quantised to this step of log10(lambda) and of alpha, so that
-#: frames with nearly the same statistics share one cached filter. 1/40 decade is a 6 % step
-#: of the NSR, far below what changes the restored picture visibly (< 0.01 dB).
-LOG_LAMBDA_STEP = 1.0 / 40.0
-ALPHA_STEP = 0.02
+#: frames with nearly the same statistics share one cached filter, and a frame's filter depends
+#: on that frame alone (a preview of frame N equals frame N of a full run). A tenth of a decade
+#: (26 %) of NSR changes the restoration by about 0.01 dB: the error curve is flat at its minimum.
+LOG_LAMBDA_STEP = 0.1
+ALPHA_STEP = 0.1
 #: Multiplies the model-optimal regularisation. Real frames break the model's assumptions
 #: (stationary Gaussian image, circular blur): the border the edgetaper only approximates and
 #: compression errors act as extra noise the noise estimate cannot see, and under-regularising
 #: costs more than over-regularising. Calibrated on benchmarks/quality.py (see README).
 NSR_SAFETY_FACTOR = 2.0
 #: How many filters one deconvolver keeps (each is rows x (columns/2+1) complex64: 8 MB at 1080p).
-FILTER_CACHE_SIZE = 6
+FILTER_CACHE_SIZE = 8
 
 
 def _validate_nsr(nsr):
@@ -119,7 +121,12 @@ class FrameDeconvolver:
         """(lambda, alpha) such that ``NSR(f) = lambda * (|P(f)|^2)^alpha`` for this frame."""
         if self.nsr != "auto":
             return float(self.nsr), (0.0 if self.method == "wiener" else 1.0)
+        # The larger of the fine-scale (spatial) and the erased-frequency (spectral) noise
+        # levels: they agree on white noise, and the spectral one sees compressed noise.
         sigma = estimate_noise_sigma(frame)
+        spectral_sigma = spectral_noise_sigma(spectrum, self.samples)
+        if spectral_sigma > sigma:
+            sigma = spectral_sigma
         amplitude, alpha = fit_power_law(spectrum, self.samples, sigma)
         if not math.isfinite(amplitude) or amplitude <= 0:
             # No frequency carries signal above the noise (a flat or pure-noise frame):
@@ -147,8 +154,9 @@ class FrameDeconvolver:
         else:
             if self._log_regulariser is None:
                 with np.errstate(divide="ignore"):
-                    self._log_regulariser = np.log(self.regulariser_power.astype(np.float64))
-            nsr = lam * np.exp(alpha * self._log_regulariser)  # exp(-inf) = 0 at DC
+                    self._log_regulariser = np.log(self.regulariser_power)  # float32, -inf at DC
+            nsr = np.exp(np.float32(alpha) * self._log_regulariser)  # exp(-inf) = 0 at DC
+            nsr *= np.float32(lam)
         response = wiener_filter(self.otf, nsr, scale=1.0 / self.pixel_count)
         with self._lock:
             self._filters[key] = response
@@ -157,15 +165,19 @@ class FrameDeconvolver:
         return response
 
     # -- restoration ----------------------------------------------------------------------
-    def restore(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0) -> np.ndarray:
         """Restore one 2-D frame of ``frame_shape``.
 
         Parameters
         ----------
         frame : numpy.ndarray
-            2-D frame, float in [0, 1] (any real dtype is converted to float32).
+            2-D frame; ``frame * input_scale`` should be in [0, 1]. Integer planes (uint8,
+            uint16) are converted while being copied into the FFT buffer, with no temporary.
         out : numpy.ndarray, optional
-            float32 array of ``frame_shape`` to write into.
+            float32 array of ``frame_shape`` to write into; one from
+            :func:`videodeblur.fft.plans.empty_frame` saves a copy.
+        input_scale : float
+            Factor applied to ``frame`` first, e.g. ``1 / 255`` for 8-bit planes.
 
         Returns
         -------
@@ -177,7 +189,10 @@ class FrameDeconvolver:
         rows, columns = self.frame_shape
         pair = plan_pair(self.padded_shape)
         buffer = pair.frame
-        buffer[:rows, :columns] = frame
+        if input_scale == 1.0:
+            buffer[:rows, :columns] = frame
+        else:
+            np.multiply(frame, np.float32(input_scale), out=buffer[:rows, :columns], casting="unsafe")
         if self.padded_shape != self.frame_shape:
             _reflect_pad_inplace(buffer, rows, columns)
         if self.edgetaper:

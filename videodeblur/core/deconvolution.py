@@ -22,7 +22,9 @@ REGULARISERS = {"gradient": gradient_power, "laplacian": laplacian_power}
 
 
 def _check_positive(name: str, value) -> np.ndarray:
-    value = np.asarray(value, dtype=np.float64)
+    value = np.asarray(value)
+    if value.dtype != np.float32:
+        value = value.astype(np.float64)
     if not np.all(np.isfinite(value)) or np.any(value < 0):
         raise InvalidParameterError(f"{name} must be finite and >= 0")
     return value
@@ -47,13 +49,17 @@ def wiener_filter(otf: np.ndarray, nsr, scale: float = 1.0) -> np.ndarray:
         complex64 filter of ``otf``'s shape.
     """
     nsr = _check_positive("nsr", nsr)
-    otf = otf.astype(np.complex128, copy=False)
-    power = otf.real**2 + otf.imag**2
-    denominator = power + nsr
+    # float32 arithmetic: the filter is stored in complex64 anyway, and this runs whenever
+    # the automatic regularisation moves to a new value.
+    otf = otf.astype(np.complex64, copy=False)
+    denominator = otf.real * otf.real + otf.imag * otf.imag
+    denominator += nsr.astype(np.float32)
     # Where both |H| and NSR are 0 no information survives; output 0 there instead of NaN.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        response = np.where(denominator > 0, np.conj(otf) / np.where(denominator > 0, denominator, 1.0), 0.0)
-    return (response * scale).astype(np.complex64)
+    gain = np.zeros(denominator.shape, dtype=np.float32)
+    np.divide(np.float32(scale), denominator, out=gain, where=denominator > 0)
+    response = np.conj(otf)
+    response *= gain
+    return response
 
 
 def tikhonov_filter(otf: np.ndarray, lam: float, regulariser: str = "gradient", scale: float = 1.0,

@@ -99,6 +99,10 @@ class SpectrumSamples:
         Total weight per bin.
     model : numpy.ndarray
         ``model[a, b] = sum over bin b of weight |H|^2 / (|P|^2)^ALPHA_GRID[a]``.
+    noise_index : numpy.ndarray
+        Flat indices of the lowest-frequency quarter of the frequencies the blur erases
+        (``|H|^2 < 0.005``): what the frame holds there is noise (see
+        :func:`spectral_noise_sigma`). Empty when the blur erases too few frequencies.
     pixel_count : int
         Number of pixels of the frame (the periodogram's scale).
     """
@@ -108,6 +112,7 @@ class SpectrumSamples:
     bin_index: np.ndarray
     bin_counts: np.ndarray
     model: np.ndarray
+    noise_index: np.ndarray
     pixel_count: int
 
 
@@ -134,7 +139,37 @@ def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count
     bin_counts = np.bincount(bin_index, weights=weight, minlength=bins)
     shape_terms = otf_power[index][None, :] * np.exp(-ALPHA_GRID[:, None] * log_p[None, :])
     model = np.stack([np.bincount(bin_index, weights=weight * row, minlength=bins) for row in shape_terms])
-    return SpectrumSamples(index, weight, bin_index, bin_counts, model, pixel_count)
+    erased = np.nonzero(otf_power[index] < BLUR_NULL_OTF_POWER)[0]
+    # The lowest erased frequencies: nearest to where the filter's gain peaks, and where
+    # compressed video keeps most of its noise.
+    lowest = erased[np.argsort(regulariser[index][erased], kind="stable")][: max(MIN_NULL_SAMPLES, erased.size // 4)]
+    noise_index = index[np.sort(lowest)] if lowest.size >= MIN_NULL_SAMPLES else np.empty(0, dtype=np.intp)
+    return SpectrumSamples(index, weight, bin_index, bin_counts, model, noise_index, pixel_count)
+
+
+#: |H|^2 below which a frequency counts as erased by the blur.
+BLUR_NULL_OTF_POWER = 0.005
+#: Fewest erased frequencies among the samples for :func:`spectral_noise_sigma` to answer.
+MIN_NULL_SAMPLES = 64
+
+
+def spectral_noise_sigma(spectrum: np.ndarray, samples: SpectrumSamples) -> float:
+    """Noise level read from the frequencies the blur erased; NaN if there are too few.
+
+    Where ``|H|^2`` is nearly 0 the frame's spectrum is noise alone, whatever its colour. For
+    compressed video this matters: the encoder removes the finest-scale noise that the spatial
+    estimate (:func:`estimate_noise_sigma`) measures, but keeps the coarser noise and coding
+    artefacts, which is what the deconvolution would amplify. The median periodogram over
+    those frequencies, divided by ln 2 (the median of an exponential variable), is robust to
+    the few bins where some signal leaks through. Only the lowest-frequency quarter of those
+    frequencies is used: compression noise falls with frequency, and the filter amplifies
+    noise most near the blur's first zeros.
+    """
+    if samples.noise_index.size == 0:
+        return math.nan
+    values = spectrum.ravel()[samples.noise_index]
+    periodogram = (values.real.astype(np.float64) ** 2 + values.imag.astype(np.float64) ** 2) / samples.pixel_count
+    return math.sqrt(float(np.median(periodogram)) / math.log(2.0))
 
 
 def fit_power_law(spectrum: np.ndarray, samples: SpectrumSamples, noise_sigma: float,
