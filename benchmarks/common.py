@@ -68,3 +68,36 @@ def median_time(function, repeats: int = 15, warmup: int = 2) -> float:
         function()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def h264_roundtrip(image: np.ndarray, crf: int = 18) -> np.ndarray:
+    """Encode a [0, 1] gray image as one H.264 frame (libx264, CRF ``crf``, yuv420p) and decode it.
+
+    The second track of shared/QUALITY.md: the compressed clip users actually have.
+    """
+    import io
+
+    import av
+
+    rows, columns = image.shape
+    even_rows, even_columns = rows - rows % 2, columns - columns % 2
+    luma = np.round(np.clip(image[:even_rows, :even_columns], 0, 1) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": str(crf), "preset": "medium"})
+        stream.width, stream.height, stream.pix_fmt = even_columns, even_rows, "yuv420p"
+        frame = av.VideoFrame(even_columns, even_rows, "yuv420p")
+        frame.planes[0].update(np.ascontiguousarray(np.pad(luma, ((0, 0), (0, frame.planes[0].line_size - even_columns)))))
+        for plane in frame.planes[1:]:
+            plane.update(np.full(plane.buffer_size, 128, dtype=np.uint8))
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    buffer.seek(0)
+    with av.open(buffer) as container:
+        # The Y plane as coded (to_ndarray(format="gray") would rescale limited-range luma).
+        decoded = next(container.decode(video=0)).to_ndarray()[:even_rows]
+    out = image.copy()
+    out[:even_rows, :even_columns] = decoded / 255.0
+    return out
