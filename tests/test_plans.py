@@ -1,0 +1,282 @@
+"""Tests of the per-thread FFTW plans, the wisdom cache and FrameDeconvolver's caches.
+
+The wisdom round trip runs in fresh interpreters (``python -c``) with ``VIDEODEBLUR_CACHE_DIR``
+pointing into ``tmp_path``: FFTW wisdom is process-global, so only a new process shows what a
+second run of the program really finds on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyfftw
+import pytest
+
+from videodeblur import FrameDeconvolver, psf
+from videodeblur.core.fourier import psf2otf
+from videodeblur.fft import plans
+from videodeblur.restoration import FILTER_CACHE_SIZE
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _plan_in_thread(shape):
+    """plan_pair(shape) called twice in a new thread: (first, second) results."""
+    found = {}
+
+    def work():
+        found["first"] = plans.plan_pair(shape)
+        found["second"] = plans.plan_pair(shape)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    return found["first"], found["second"]
+
+
+# --------------------------------------------------------------------------------------------
+# Plans
+# --------------------------------------------------------------------------------------------
+def test_plan_pair_is_reused_within_a_thread():
+    shape = (36, 52)
+    first = plans.plan_pair(shape)
+    built = plans.plans_built
+    for _ in range(3):
+        assert plans.plan_pair(shape) is first
+    assert plans.plans_built == built
+    # A different shape is a different pair.
+    other = plans.plan_pair((36, 54))
+    assert other is not first and plans.plans_built == built + 1
+    assert plans.plan_pair(shape) is first
+
+
+def test_plan_pair_transforms_correctly():
+    shape = (30, 42)
+    pair = plans.plan_pair(shape)
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
+    pair.frame[...] = image
+    spectrum = pair.forward()
+    assert spectrum.dtype == np.complex64 and spectrum.shape == (30, 22)
+    np.testing.assert_allclose(spectrum, np.fft.rfft2(image), rtol=0, atol=1e-4)
+    pair.inverse_input[...] = spectrum
+    # The inverse is unnormalised: it returns N times the frame.
+    np.testing.assert_allclose(pair.inverse() / image.size, image, rtol=0, atol=1e-5)
+    assert pair.frame.ctypes.data % pyfftw.simd_alignment == 0
+
+
+def test_each_thread_gets_its_own_plans():
+    shape = (40, 44)
+    main = plans.plan_pair(shape)
+    built = plans.plans_built
+    results = [_plan_in_thread(shape) for _ in range(3)]
+    for first, second in results:
+        assert first is second  # reused within the thread
+        assert first is not main
+        assert not np.shares_memory(first.frame, main.frame)
+        assert not np.shares_memory(first.frame_out, main.frame_out)
+    firsts = [first for first, _ in results]
+    assert len({id(pair) for pair in firsts}) == 3  # all kept alive, so ids are distinct
+    assert plans.plans_built == built + 3
+
+
+def _frames(camera, shape, count, seed):
+    rng = np.random.default_rng(seed)
+    rows, columns = shape
+    frames = []
+    for _ in range(count):
+        top, left = rng.integers(0, 512 - rows), rng.integers(0, 512 - columns)
+        frame = camera[top : top + rows, left : left + columns] + rng.normal(0, 0.01, shape)
+        frames.append(frame.astype(np.float32))
+    return frames
+
+
+@pytest.mark.parametrize("shape", [(96, 128), (97, 131)])
+@pytest.mark.parametrize("nsr", ["auto", 0.01])
+def test_concurrent_restoration_equals_sequential(camera, shape, nsr):
+    frames = _frames(camera, shape, 24, seed=shape[0])
+    deconvolver = FrameDeconvolver(psf.motion(9, 30), shape, nsr=nsr)
+    sequential = [deconvolver.restore(frame) for frame in frames]
+    barrier = threading.Barrier(4, timeout=60)  # fails instead of hanging
+
+    def restore(frame):
+        return deconvolver.restore(frame)
+
+    def start_together():
+        barrier.wait()  # all four workers then plan and restore at the same time
+
+    with ThreadPoolExecutor(4, initializer=start_together) as pool:
+        concurrent = list(pool.map(restore, frames))
+    for expected, got in zip(sequential, concurrent):
+        np.testing.assert_array_equal(got, expected)
+    # Distinct frames give distinct results (no result was overwritten by another thread's frame).
+    assert len({result.tobytes() for result in concurrent}) == len(frames)
+
+
+def test_concurrent_restoration_into_out_arrays(camera):
+    shape = (64, 96)
+    frames = _frames(camera, shape, 16, seed=3)
+    deconvolver = FrameDeconvolver(psf.disk(3), shape, nsr="auto")
+    sequential = [deconvolver.restore(frame) for frame in frames]
+    outs = [plans.empty_frame(shape) for _ in frames]
+    with ThreadPoolExecutor(4) as pool:
+        returned = list(pool.map(lambda i: deconvolver.restore(frames[i], out=outs[i]), range(len(frames))))
+    for out, got, expected in zip(outs, returned, sequential):
+        assert got is out
+        np.testing.assert_array_equal(out, expected)
+
+
+# --------------------------------------------------------------------------------------------
+# Wisdom on disk
+# --------------------------------------------------------------------------------------------
+PLAN_SCRIPT = """
+import pickle, sys
+import pyfftw
+from videodeblur.fft import plans
+loaded = plans.load_wisdom()
+after_import = pyfftw.export_wisdom()
+plans.plan_pair((90, 120))
+after_plan = pyfftw.export_wisdom()
+with open(sys.argv[1], "wb") as handle:
+    pickle.dump({"loaded": loaded, "after_import": after_import, "after_plan": after_plan,
+                 "path": str(plans.wisdom_path()), "built": plans.plans_built}, handle)
+"""
+
+
+def _run_fresh_process(cache_dir: Path, report: Path) -> dict:
+    env = dict(os.environ, VIDEODEBLUR_CACHE_DIR=str(cache_dir))
+    completed = subprocess.run([sys.executable, "-c", PLAN_SCRIPT, str(report)], cwd=REPO_ROOT, env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    return pickle.loads(report.read_bytes())
+
+
+def _wisdom_lines(wisdom: bytes) -> set[bytes]:
+    return {line.strip() for line in wisdom.splitlines() if line.strip()}
+
+
+def test_wisdom_round_trip_between_processes(tmp_path):
+    cache_dir = tmp_path / "cache"
+    wisdom_file = cache_dir / f"fftw-wisdom-{pyfftw.__version__}.pickle"
+
+    first = _run_fresh_process(cache_dir, tmp_path / "first.pickle")
+    assert first["loaded"] is False  # nothing on disk yet
+    assert Path(first["path"]) == wisdom_file
+    assert wisdom_file.is_file()
+    saved_bytes = wisdom_file.read_bytes()
+    saved = pickle.loads(saved_bytes)
+    assert saved == first["after_plan"]  # what the first run learned is what it saved
+    single_precision = saved[1]  # (double, single, long double): plans are float32
+    assert len(_wisdom_lines(single_precision)) > 2  # header, footer and real entries
+    assert _wisdom_lines(single_precision) - _wisdom_lines(first["after_import"][1])  # learned
+
+    second = _run_fresh_process(cache_dir, tmp_path / "second.pickle")
+    assert second["loaded"] is True
+    # After import the process already holds every line the first run saved ...
+    for precision in range(3):
+        assert _wisdom_lines(saved[precision]) <= _wisdom_lines(second["after_import"][precision])
+    # ... so planning the same shape learns nothing new and rewrites nothing.
+    assert second["after_plan"] == second["after_import"]
+    assert wisdom_file.read_bytes() == saved_bytes
+    assert sorted(p.name for p in cache_dir.iterdir()) == [wisdom_file.name]  # no temp files left
+
+
+def test_corrupt_wisdom_file_is_ignored(tmp_path):
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    wisdom_file = cache_dir / f"fftw-wisdom-{pyfftw.__version__}.pickle"
+    wisdom_file.write_bytes(b"not a pickle")
+    report = _run_fresh_process(cache_dir, tmp_path / "report.pickle")
+    assert report["loaded"] is False
+    assert report["built"] == 1
+    # The planner measured again and replaced the corrupt file with valid wisdom.
+    assert pickle.loads(wisdom_file.read_bytes()) == report["after_plan"]
+
+
+def test_tests_do_not_use_the_user_cache(isolated_cache_dir):
+    assert plans.wisdom_path().parent == isolated_cache_dir
+
+
+# --------------------------------------------------------------------------------------------
+# FrameDeconvolver caches and output arrays
+# --------------------------------------------------------------------------------------------
+def _expected_filter(deconvolver, lam, alpha):
+    h = deconvolver.otf.astype(np.complex128)
+    rows, columns = deconvolver.padded_shape
+    ky = np.arange(rows)[:, None] / rows
+    kx = np.arange(columns // 2 + 1)[None, :] / columns
+    p2 = 4 * np.sin(np.pi * ky) ** 2 + 4 * np.sin(np.pi * kx) ** 2
+    nsr = lam * p2**alpha if alpha else np.where(p2 > 0, lam, 0.0)  # constant NSR spares DC
+    return np.conj(h) / (np.abs(h) ** 2 + nsr) / (rows * columns)
+
+
+def test_filter_for_caches_and_matches_the_formula():
+    kernel = psf.motion(11, 60)
+    deconvolver = FrameDeconvolver(kernel, (48, 64), nsr="auto")
+    np.testing.assert_allclose(deconvolver.otf, psf2otf(kernel, (48, 64)))
+    first = deconvolver.filter_for(0.01, 1.2)
+    assert deconvolver.filter_for(0.01, 1.2) is first
+    scale = np.abs(_expected_filter(deconvolver, 0.01, 1.2)).max()
+    np.testing.assert_allclose(first, _expected_filter(deconvolver, 0.01, 1.2), rtol=0, atol=1e-5 * scale)
+    constant = deconvolver.filter_for(0.01, 0.0)
+    assert constant is not first
+    np.testing.assert_allclose(constant, _expected_filter(deconvolver, 0.01, 0.0), rtol=0, atol=1e-5 * scale)
+    # Least recently used filters are evicted beyond FILTER_CACHE_SIZE.
+    deconvolver.filter_for(0.01, 1.2)  # most recently used again
+    for i in range(FILTER_CACHE_SIZE - 1):
+        deconvolver.filter_for(0.1 + i, 1.0)
+    assert deconvolver.filter_for(0.01, 1.2) is first
+    rebuilt = deconvolver.filter_for(0.01, 0.0)  # was evicted
+    assert rebuilt is not constant
+    np.testing.assert_array_equal(rebuilt, constant)
+
+
+def test_restore_reuses_the_filter_for_the_same_regularisation(camera):
+    deconvolver = FrameDeconvolver(psf.disk(2), (64, 64), nsr=0.02)
+    deconvolver.restore(camera[:64, :64].astype(np.float32))
+    assert deconvolver.last_regularisation == (0.02, 0.0)
+    response = deconvolver.filter_for(0.02, 0.0)
+    deconvolver.restore(camera[64:128, :64].astype(np.float32))
+    assert deconvolver.filter_for(0.02, 0.0) is response
+
+
+@pytest.mark.parametrize("shape", [(96, 128), (97, 131)])
+def test_restore_into_out_equals_restore(camera, shape):
+    deconvolver = FrameDeconvolver(psf.gaussian(1.5), shape, nsr="auto")
+    frame, other = _frames(camera, shape, 2, seed=9)
+    expected = deconvolver.restore(frame)
+    aligned = plans.empty_frame(shape)
+    assert aligned.ctypes.data % pyfftw.simd_alignment == 0
+    assert deconvolver.restore(frame, out=aligned) is aligned
+    np.testing.assert_array_equal(aligned, expected)
+    # An unaligned out array works too (through a copy).
+    storage = np.empty(shape[0] * shape[1] + 1, np.float32)
+    unaligned = storage[1:].reshape(shape)
+    assert deconvolver.restore(frame, out=unaligned) is unaligned
+    np.testing.assert_array_equal(unaligned, expected)
+    # Results are not aliased with internal buffers: later restores leave them untouched.
+    kept = aligned.copy()
+    returned = deconvolver.restore(frame)
+    deconvolver.restore(other)
+    np.testing.assert_array_equal(aligned, kept)
+    np.testing.assert_array_equal(returned, expected)
+    deconvolver.restore(other, out=aligned)
+    np.testing.assert_array_equal(returned, expected)
+    assert not np.array_equal(aligned, kept)
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.uint8, 1 / 255), (np.uint16, 1 / 65535), (np.float64, 0.5)])
+def test_restore_with_input_scale_equals_restoring_the_scaled_frame(camera, dtype, scale):
+    shape = (64, 80)
+    frame = (camera[:64, :80] / scale).round().astype(dtype) if dtype != np.float64 else camera[:64, :80] * 2
+    deconvolver = FrameDeconvolver(psf.disk(2), shape, nsr="auto")
+    scaled = deconvolver.restore(frame, input_scale=scale)
+    expected = deconvolver.restore((frame * np.float32(scale)).astype(np.float32))
+    np.testing.assert_allclose(scaled, expected, rtol=0, atol=1e-6)
+    assert abs(float(scaled.mean()) - camera[:64, :80].mean()) < 0.01  # really in [0, 1] units
