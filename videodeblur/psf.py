@@ -51,7 +51,7 @@ def from_file(path) -> np.ndarray:
             kernel = kernel[:, :, :3].astype(np.float64).mean(axis=2)
     else:
         raise InvalidParameterError(
-            f"PSF file '{path}': unsupported type '{suffix}' (use .png, .tif, .tiff or .npy)"
+            f"PSF file '{path}': unsupported type '{suffix}' (use .png, .tif, .tiff, .bmp, .pgm or .npy)"
         )
     kernel = np.asarray(kernel)
     if kernel.ndim != 2:

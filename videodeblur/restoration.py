@@ -150,7 +150,10 @@ class FrameDeconvolver:
                 self._filters.move_to_end(key)
                 return response
         if alpha == 0.0:
-            nsr = lam
+            # A constant NSR everywhere but at DC: the textbook filter would scale the mean
+            # brightness by 1 / (1 + NSR); nobody wants a restored shot darker than the input.
+            nsr = np.full(self.otf.shape, lam, dtype=np.float32)
+            nsr[0, 0] = 0.0
         else:
             if self._log_regulariser is None:
                 with np.errstate(divide="ignore"):

@@ -25,21 +25,26 @@ from videodeblur.errors import InvalidParameterError
 MAX_KERNEL_EXTENT_PX = 512.0
 
 
-def _check_size_parameter(name: str, value: float, *, minimum: float, allow_equal: bool) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise InvalidParameterError(f"{name} must be a number, got {value!r}") from None
+def _as_number(name: str, value) -> float:
+    # Strings and bools are refused even where float() would accept them ("3", True): a
+    # config or caller that passes one has a bug worth reporting.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidParameterError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _check_size_parameter(name: str, value: float, *, minimum: float, allow_equal: bool,
+                          extent_factor: float = 1.0) -> float:
+    value = _as_number(name, value)
     if not math.isfinite(value):
         raise InvalidParameterError(f"{name} must be finite, got {value}")
     too_small = value < minimum if allow_equal else value <= minimum
     if too_small:
         relation = ">=" if allow_equal else ">"
         raise InvalidParameterError(f"{name} must be {relation} {minimum:g} px, got {value:g}")
-    if value > MAX_KERNEL_EXTENT_PX:
-        raise InvalidParameterError(
-            f"{name} = {value:g} px is larger than the supported {MAX_KERNEL_EXTENT_PX:g} px"
-        )
+    if value * extent_factor > MAX_KERNEL_EXTENT_PX:
+        limit = MAX_KERNEL_EXTENT_PX / extent_factor
+        raise InvalidParameterError(f"{name} = {value:g} px is larger than the supported {limit:g} px")
     return value
 
 
@@ -61,7 +66,13 @@ def normalise(kernel) -> np.ndarray:
     InvalidParameterError
         If the kernel is not 2-D, is empty, holds NaN/Inf or negative values, or sums to 0.
     """
-    kernel = np.asarray(kernel, dtype=np.float64)
+    try:
+        kernel = np.asarray(kernel)
+    except (TypeError, ValueError) as error:  # ragged nested lists
+        raise InvalidParameterError(f"a PSF must be a 2-D array of numbers ({error})") from None
+    if kernel.dtype.kind not in "biuf":
+        raise InvalidParameterError(f"a PSF must hold real numbers, got dtype {kernel.dtype}")
+    kernel = kernel.astype(np.float64)
     if kernel.ndim != 2 or kernel.size == 0:
         raise InvalidParameterError(f"a PSF must be a non-empty 2-D array, got shape {kernel.shape}")
     if not np.all(np.isfinite(kernel)):
@@ -123,7 +134,7 @@ def disk(radius: float) -> np.ndarray:
     """
     radius = _check_size_parameter("radius", radius, minimum=0.0, allow_equal=True)
     half = max(0, math.ceil(radius - 0.5))
-    if radius == 0.0:
+    if half == 0:  # the whole disk lies inside the central pixel (also avoids r^2 underflow)
         return np.ones((1, 1), dtype=np.float32)
     offsets = np.arange(-half, half + 1, dtype=np.float64)
     y0, x0 = np.meshgrid(offsets - 0.5, offsets - 0.5, indexing="ij")
@@ -153,7 +164,7 @@ def gaussian(sigma: float, size: int | None = None) -> np.ndarray:
     numpy.ndarray
         Square float32 kernel summing to 1.
     """
-    sigma = _check_size_parameter("sigma", sigma, minimum=0.0, allow_equal=False)
+    sigma = _check_size_parameter("sigma", sigma, minimum=0.0, allow_equal=False, extent_factor=4.0)
     if size is None:
         size = 2 * math.ceil(3.0 * sigma) + 1
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
@@ -161,7 +172,7 @@ def gaussian(sigma: float, size: int | None = None) -> np.ndarray:
     if size > 2 * MAX_KERNEL_EXTENT_PX + 1:
         raise InvalidParameterError(f"size = {size} px is larger than the supported {2 * MAX_KERNEL_EXTENT_PX + 1:g} px")
     offsets = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    profile = np.exp(-(offsets**2) / (2.0 * sigma * sigma))
+    profile = np.exp(-0.5 * (offsets / sigma) ** 2)  # offsets / sigma: no underflow of sigma^2
     return normalise(np.outer(profile, profile))
 
 
@@ -187,10 +198,7 @@ def motion(length: float, angle: float) -> np.ndarray:
         Float32 kernel of odd size summing to 1, symmetric about its centre.
     """
     length = _check_size_parameter("length", length, minimum=0.0, allow_equal=True)
-    try:
-        angle = float(angle)
-    except (TypeError, ValueError):
-        raise InvalidParameterError(f"angle must be a number, got {angle!r}") from None
+    angle = _as_number("angle", angle)
     if not math.isfinite(angle):
         raise InvalidParameterError(f"angle must be finite, got {angle}")
     theta = math.radians(angle % 180.0)
