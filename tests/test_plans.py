@@ -65,7 +65,7 @@ def test_plan_pair_transforms_correctly():
     spectrum = pair.forward()
     assert spectrum.dtype == np.complex64 and spectrum.shape == (30, 22)
     np.testing.assert_allclose(spectrum, np.fft.rfft2(image), rtol=0, atol=1e-4)
-    pair.inverse_input[...] = spectrum
+    pair.spectrum[...] = spectrum
     # The inverse is unnormalised: it returns N times the frame.
     np.testing.assert_allclose(pair.inverse() / image.size, image, rtol=0, atol=1e-5)
     assert pair.frame.ctypes.data % pyfftw.simd_alignment == 0
@@ -80,7 +80,7 @@ def test_each_thread_gets_its_own_plans():
         assert first is second  # reused within the thread
         assert first is not main
         assert not np.shares_memory(first.frame, main.frame)
-        assert not np.shares_memory(first.frame_out, main.frame_out)
+        assert not np.shares_memory(first.spectrum, main.spectrum)
     firsts = [first for first, _ in results]
     assert len({id(pair) for pair in firsts}) == 3  # all kept alive, so ids are distinct
     assert plans.plans_built == built + 3

@@ -203,7 +203,7 @@ class FrameDeconvolver:
         spectrum = pair.forward()
         lam, alpha = self.regularisation_for(buffer[:rows, :columns], spectrum)
         self.last_regularisation = (lam, alpha)
-        np.multiply(spectrum, self.filter_for(lam, alpha), out=pair.inverse_input)
+        spectrum *= self.filter_for(lam, alpha)
         if out is not None and self.padded_shape == self.frame_shape:
             restored = pair.inverse(output=out)  # directly into ``out`` when its layout allows
             if restored is out:

@@ -33,7 +33,7 @@ _IMMERKAER_NORM = 6.0  # L2 norm of [[1,-2,1],[-2,4,-2],[1,-2,1]]
 _MAD_TO_SIGMA = 1.0 / 0.6745
 
 
-def estimate_noise_sigma(image: np.ndarray, max_samples: int = 60_000) -> float:
+def estimate_noise_sigma(image: np.ndarray, max_samples: int = 40_000) -> float:
     """Standard deviation of additive white noise in a frame.
 
     Parameters
@@ -127,8 +127,11 @@ def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count
     regulariser = regulariser_power.astype(np.float64).ravel()
     index = np.nonzero(regulariser > 0)[0]
     if index.size > max_samples:
-        # A fixed random draw rather than a stride: a stride can alias with the row length.
-        index = np.sort(np.random.default_rng(0).choice(index, max_samples, replace=False))
+        # Runs of 16 neighbouring bins at fixed random places: random, so no stride aliases with
+        # the row length, and in runs, so gathering them per frame reads whole cache lines.
+        run = 16
+        starts = np.random.default_rng(0).choice(index.size // run, max_samples // run, replace=False) * run
+        index = index[np.sort((starts[:, None] + np.arange(run)[None, :]).ravel())]
     columns = otf.shape[1]
     column = index % columns
     # Interior half-spectrum columns stand for two bins (their mirror image is implicit).

@@ -80,9 +80,12 @@ def reset_wisdom_state() -> None:
 class RealFFTPair:
     """Forward ``rfft2`` and inverse ``irfft2`` plans for one frame shape, owned by one thread.
 
-    Write the frame into ``frame``, call :meth:`forward`, read ``spectrum``; write a spectrum into
-    ``inverse_input``, call :meth:`inverse`, read ``frame_out``. The inverse is unnormalised:
-    fold ``1 / frame.size`` into the filter.
+    Two buffers serve both plans: write the frame into ``frame``, call :meth:`forward`, modify
+    ``spectrum`` in place (e.g. multiply by a filter), call :meth:`inverse`, and the result is
+    back in ``frame`` (or in an ``output`` array given to it). Sharing the buffers halves the
+    memory per thread and keeps the spectrum hot in cache between the filter and the inverse.
+    The inverse is unnormalised (fold ``1 / frame.size`` into the filter) and destroys
+    ``spectrum``.
     """
 
     forward_plan: pyfftw.FFTW
@@ -96,21 +99,14 @@ class RealFFTPair:
     def spectrum(self) -> np.ndarray:
         return self.forward_plan.output_array
 
-    @property
-    def inverse_input(self) -> np.ndarray:
-        return self.inverse_plan.input_array
-
-    @property
-    def frame_out(self) -> np.ndarray:
-        return self.inverse_plan.output_array
-
     def forward(self) -> np.ndarray:
+        """``spectrum = rfft2(frame)``; returns ``spectrum``."""
         self.forward_plan.execute()
         return self.forward_plan.output_array
 
     def inverse(self, output: np.ndarray | None = None) -> np.ndarray:
-        """Run the inverse transform into ``frame_out``, or straight into ``output`` when that
-        is a float32 C-contiguous array of the frame's shape with FFTW's alignment (saves a copy).
+        """``frame = irfft2(spectrum) * frame.size``, or straight into ``output`` when that is a
+        float32 C-contiguous array of the frame's shape with FFTW's alignment (saves a copy).
         """
         plan = self.inverse_plan
         if output is not None and _fits(output, plan.output_array):
@@ -118,14 +114,11 @@ class RealFFTPair:
             try:
                 plan.execute()
             finally:
-                plan.update_arrays(plan.input_array, self._frame_out)
+                plan.update_arrays(plan.input_array, self.frame)
             return output
         # execute() on the raw plan: no normalisation pass, no input copy.
         plan.execute()
         return plan.output_array
-
-    def __post_init__(self):
-        self._frame_out = self.inverse_plan.output_array
 
 
 def _fits(candidate: np.ndarray, planned: np.ndarray) -> bool:
@@ -149,15 +142,13 @@ def plan_pair(shape: tuple[int, int]) -> RealFFTPair:
     rows, columns = shape
     frame = pyfftw.empty_aligned((rows, columns), dtype=np.float32)
     spectrum = pyfftw.empty_aligned((rows, columns // 2 + 1), dtype=np.complex64)
-    inverse_input = pyfftw.empty_aligned((rows, columns // 2 + 1), dtype=np.complex64)
-    frame_out = pyfftw.empty_aligned((rows, columns), dtype=np.float32)
     with _planning_lock:
         had_wisdom_before = len(pyfftw.export_wisdom()[1])
         forward = pyfftw.FFTW(frame, spectrum, axes=(0, 1), direction="FFTW_FORWARD",
                               flags=(PLANNER_EFFORT,), threads=1)
-        # FFTW_DESTROY_INPUT lets the c2r transform use its input as scratch (faster); we
-        # rewrite the input for every frame anyway.
-        inverse = pyfftw.FFTW(inverse_input, frame_out, axes=(0, 1), direction="FFTW_BACKWARD",
+        # FFTW_DESTROY_INPUT lets the c2r transform use its input as scratch (faster): the
+        # spectrum is recomputed for every frame anyway.
+        inverse = pyfftw.FFTW(spectrum, frame, axes=(0, 1), direction="FFTW_BACKWARD",
                               flags=(PLANNER_EFFORT, "FFTW_DESTROY_INPUT"), threads=1)
         plans_built += 1
         learned = len(pyfftw.export_wisdom()[1]) != had_wisdom_before
