@@ -193,3 +193,71 @@ def test_kernel_for_chroma_plane_halves_the_blur():
     assert kernel_for_plane(kernel, 1.0, 1.0) is kernel
     wide = kernel_for_plane(kernel, 0.5, 1.0)  # 4:2:2: only the width halves
     assert wide.shape[0] == kernel.shape[0] and wide.shape[1] < kernel.shape[1]
+
+
+SLOW_CLI = """
+import sys, time
+from videodeblur.cli import main
+from videodeblur.pipeline import runner
+original = runner.FrameRestorer.restore
+def slow(self, item):
+    time.sleep(0.05)  # a long render, so that Ctrl-C lands mid-run
+    return original(self, item)
+runner.FrameRestorer.restore = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_stops_quickly_with_exit_130_and_no_partial_file(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=200, audio=True)
+    out = tmp_path / "out.mp4"
+    process = subprocess.Popen([sys.executable, "-c", SLOW_CLI, "run", str(clip), "-o", str(out), "--quiet"],
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    # Wait until the run has really started writing (its temporary file exists).
+    while time.monotonic() < deadline and not any(p.name.startswith(".out") for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert time.monotonic() - sent < 5
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+@pytest.mark.parametrize("workers, frames_in_flight", [(1, 1), (2, 3), (4, 2)])
+def test_frames_in_flight_bounds_the_frames_held(tmp_path, monkeypatch, workers, frames_in_flight):
+    """Memory is bounded: decoded-but-unwritten frames never exceed frames_in_flight (+1 being handed over)."""
+    from videodeblur.pipeline import runner
+
+    clip = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=30, codec="ffv1", audio=True)
+    written = []
+    held = []
+    original_write = runner.VideoWriter.write_frame
+
+    def counting_write(self, item):
+        written.append(item.index)
+        return original_write(self, item)
+
+    class Recorder:
+        def __init__(self, config, info):
+            pass
+
+        def restore(self, item):
+            held.append(item.index + 1 - len(written))  # frames decoded up to this one, minus written
+            return item
+
+    monkeypatch.setattr(runner.VideoWriter, "write_frame", counting_write)
+    config = load_config(None, [f"pipeline.workers={workers}", f"pipeline.frames_in_flight={frames_in_flight}",
+                                "output.codec=ffv1"])
+    report = deblur_file(clip, tmp_path / "out.mkv", config, restorer_factory=Recorder)
+    assert report.frames == 30 and written == list(range(30))
+    # pending holds at most frames_in_flight; the hand-over queue and the decoder's hand add 3.
+    assert max(held) <= frames_in_flight + runner.HANDOVER_QUEUE_SIZE + 1

@@ -2,13 +2,13 @@
 
 Threads
 -------
-* a decode thread runs ``VideoReader.events()`` and feeds a bounded queue (backpressure: it
-  blocks when ``frames_in_flight`` items wait), ending with an end marker put in ``finally``;
+* a decode thread runs ``VideoReader.events()`` and feeds a short bounded queue (backpressure:
+  it blocks while the main thread is busy), ending with an end marker put in ``finally``;
 * the calling thread takes items in order, submits frames to a thread pool (FFTW and NumPy
   release the GIL), and writes results in input order: frames as they complete, packets of
   copied streams (audio, subtitles, ...) in their demux position, so nothing is reordered;
-* at most ``frames_in_flight`` frames are queued or being restored at once, so memory does
-  not grow with the length of the video.
+* at most ``frames_in_flight`` frames are being restored or waiting to be written, plus the
+  few in the hand-over queue, so memory does not grow with the length of the video.
 
 A worker's exception, a decode error or Ctrl-C stops the decode thread, cancels queued work,
 joins every thread and removes the temporary output before the error propagates.
@@ -35,6 +35,8 @@ from videodeblur.pipeline.kernels import kernel_for_plane, kernel_from_config
 from videodeblur.restoration import FrameDeconvolver
 
 _END = object()
+#: Items (frames or packets) the decode thread may get ahead of the main thread.
+HANDOVER_QUEUE_SIZE = 2
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,9 @@ def _decode_into(events, items: queue.Queue, stop: threading.Event) -> None:
 
 
 def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: int, progress) -> tuple[int, int]:
-    items: queue.Queue = queue.Queue(maxsize=max(1, frames_in_flight))
+    # A short hand-over queue: frames wait in ``pending`` (bounded by frames_in_flight), so at
+    # most frames_in_flight + 3 decoded frames exist at once (queue + one in the decoder's hand).
+    items: queue.Queue = queue.Queue(maxsize=HANDOVER_QUEUE_SIZE)
     stop = threading.Event()
     decoder = threading.Thread(target=_decode_into, args=(events, items, stop), name="videodeblur-decode", daemon=True)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="videodeblur-worker")
