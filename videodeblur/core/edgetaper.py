@@ -113,15 +113,19 @@ def edgetaper_inplace(image: np.ndarray, psf: np.ndarray, profiles=None) -> None
     # Blur both bands from the untouched frame before writing either (they share the corners).
     blurred_rows = _circular_blur_band(image, psf, -bottom, top, axis=0) if top + bottom else None
     blurred_columns = _circular_blur_band(image, psf, -right, left, axis=1) if left + right else None
+    # Blend J = I + (1 - alpha) (B - I) band by band, with slices (the blurred bands start with
+    # the wrapped-around last rows/columns, then the first ones).
     if blurred_rows is not None:
-        band = np.r_[rows - bottom : rows, 0:top]
-        alpha = row_weights[band][:, None] * column_weights[None, :]
-        image[band] = alpha * image[band] + (1.0 - alpha) * blurred_rows
+        for band, blurred in ((slice(rows - bottom, rows), blurred_rows[:bottom]),
+                              (slice(0, top), blurred_rows[bottom:])):
+            one_minus_alpha = 1.0 - row_weights[band][:, None] * column_weights[None, :]
+            image[band] += one_minus_alpha * (blurred - image[band])
     if blurred_columns is not None:
-        band = np.r_[columns - right : columns, 0:left]
         inner = slice(top, rows - bottom)  # rows not already written through the row band
-        alpha = row_weights[inner][:, None] * column_weights[band][None, :]
-        image[inner, band] = alpha * image[inner, band] + (1.0 - alpha) * blurred_columns[inner]
+        for band, blurred in ((slice(columns - right, columns), blurred_columns[inner, :right]),
+                              (slice(0, left), blurred_columns[inner, right:])):
+            one_minus_alpha = 1.0 - row_weights[inner][:, None] * column_weights[band][None, :]
+            image[inner, band] += one_minus_alpha * (blurred - image[inner, band])
 
 
 def edgetaper(image, psf) -> np.ndarray:

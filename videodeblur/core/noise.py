@@ -33,7 +33,7 @@ _IMMERKAER_NORM = 6.0  # L2 norm of [[1,-2,1],[-2,4,-2],[1,-2,1]]
 _MAD_TO_SIGMA = 1.0 / 0.6745
 
 
-def estimate_noise_sigma(image: np.ndarray, max_samples: int = 40_000) -> float:
+def estimate_noise_sigma(image: np.ndarray, max_samples: int = 20_000) -> float:
     """Standard deviation of additive white noise in a frame.
 
     Parameters
@@ -117,7 +117,7 @@ class SpectrumSamples:
 
 
 def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count: int,
-                     max_samples: int = 16384, bins: int = 20) -> SpectrumSamples:
+                     max_samples: int = 8192, bins: int = 20) -> SpectrumSamples:
     """Prepare :func:`fit_power_law` for one (frame shape, OTF).
 
     At most ``max_samples`` non-DC frequencies are drawn (fixed seed) and grouped into ``bins``
