@@ -40,7 +40,8 @@ ALPHA_STEP = 0.1
 #: compression errors act as extra noise the noise estimate cannot see, and under-regularising
 #: costs more than over-regularising. Calibrated on benchmarks/quality.py (see README).
 NSR_SAFETY_FACTOR = 2.0
-#: How many filters one deconvolver keeps (each is rows x (columns/2+1) complex64: 8 MB at 1080p).
+#: How many filters one deconvolver keeps (each rows x (columns/2+1) float32 for symmetric
+#: kernels, complex64 otherwise: 4 or 8 MB at 1080p).
 FILTER_CACHE_SIZE = 8
 
 
@@ -103,6 +104,7 @@ class FrameDeconvolver:
         self.padded_shape = fast_shape(self.frame_shape)
         self.pixel_count = self.padded_shape[0] * self.padded_shape[1]
         self.otf = psf2otf(self.kernel, self.padded_shape)
+        self.otf_is_real = bool(np.abs(self.otf.imag).max() <= 1e-6 * np.abs(self.otf).max())
         self.regulariser_power = gradient_power(self.padded_shape)
         self._log_regulariser = None
         self.taper_profiles = _profiles(self.padded_shape, self.kernel) if self.edgetaper else None
@@ -160,7 +162,10 @@ class FrameDeconvolver:
                     self._log_regulariser = np.log(self.regulariser_power)  # float32, -inf at DC
             nsr = np.exp(np.float32(alpha) * self._log_regulariser)  # exp(-inf) = 0 at DC
             nsr *= np.float32(lam)
-        response = wiener_filter(self.otf, nsr, scale=1.0 / self.pixel_count)
+        # A kernel symmetric about its centre (every built-in model) has a real OTF: its filter
+        # is stored real, half the memory of a complex one. Asymmetric kernels keep the phase.
+        otf = self.otf.real if self.otf_is_real else self.otf
+        response = wiener_filter(otf, nsr, scale=1.0 / self.pixel_count)
         with self._lock:
             self._filters[key] = response
             while len(self._filters) > FILTER_CACHE_SIZE:

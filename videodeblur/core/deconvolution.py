@@ -36,7 +36,8 @@ def wiener_filter(otf: np.ndarray, nsr, scale: float = 1.0) -> np.ndarray:
     Parameters
     ----------
     otf : numpy.ndarray
-        Complex half-spectrum OTF ``H``.
+        Half-spectrum OTF ``H``: complex in general; real (float) for a kernel symmetric
+        about its centre, whose OTF has no imaginary part.
     nsr : float or numpy.ndarray
         Noise-to-signal power ratio, a scalar or an array broadcastable to ``otf`` (a
         frequency-dependent NSR). Must be >= 0; 0 is the (unstable) inverse filter.
@@ -46,13 +47,17 @@ def wiener_filter(otf: np.ndarray, nsr, scale: float = 1.0) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        complex64 filter of ``otf``'s shape.
+        Filter of ``otf``'s shape: complex64 for a complex OTF, float32 for a real one.
     """
     nsr = _check_positive("nsr", nsr)
-    # float32 arithmetic: the filter is stored in complex64 anyway, and this runs whenever
-    # the automatic regularisation moves to a new value.
-    otf = otf.astype(np.complex64, copy=False)
-    denominator = otf.real * otf.real + otf.imag * otf.imag
+    # float32 arithmetic: the filter is stored in (complex) float32 anyway, and this runs
+    # whenever the automatic regularisation moves to a new value.
+    if np.iscomplexobj(otf):
+        otf = otf.astype(np.complex64, copy=False)
+        denominator = otf.real * otf.real + otf.imag * otf.imag
+    else:
+        otf = otf.astype(np.float32, copy=False)
+        denominator = otf * otf
     denominator += nsr.astype(np.float32)
     # Where both |H| and NSR are 0 no information survives; output 0 there instead of NaN.
     gain = np.zeros(denominator.shape, dtype=np.float32)
