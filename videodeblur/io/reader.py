@@ -471,31 +471,28 @@ class VideoReader:
                     if flushed:
                         continue
                     flushed = True
-                try:
-                    frames = video.decode(packet)
-                except (av.error.FFmpegError, OSError) as exc:
-                    msg = _av_message(exc)
-                    self.decode_errors.append((self._decoded, msg))
-                    raise InputError(f"input '{self.path}': decode error at frame {self._decoded}: {msg}") from None
-                for frame in frames:
-                    self._decoded += 1
-                    yield frame
+                yield from self._decode(video, packet)
             elif packet.size:
                 yield packet
         if not flushed:
             # Should demux() ever end without its flush packet, the frames still held
             # by the decoder (B-frame and thread delay) must not be lost.
-            try:
-                frames = video.decode(None)
-            except EOFError:
-                frames = []
-            except (av.error.FFmpegError, OSError) as exc:
-                msg = _av_message(exc)
-                self.decode_errors.append((self._decoded, msg))
-                raise InputError(f"input '{self.path}': decode error at frame {self._decoded}: {msg}") from None
-            for frame in frames:
-                self._decoded += 1
-                yield frame
+            yield from self._decode(video, None)
+
+    def _decode(self, video, packet) -> Iterator:
+        """Decode one packet (``None`` flushes), counting frames; a decode error is recorded
+        in :attr:`decode_errors` and raised as :class:`InputError` naming the frame reached."""
+        try:
+            frames = video.decode(packet)
+        except (av.error.FFmpegError, OSError) as exc:
+            if packet is None and isinstance(exc, EOFError):
+                return  # the decoder was already flushed: nothing is held back
+            msg = _av_message(exc)
+            self.decode_errors.append((self._decoded, msg))
+            raise InputError(f"input '{self.path}': decode error at frame {self._decoded}: {msg}") from None
+        for frame in frames:
+            self._decoded += 1
+            yield frame
 
     def _rewind(self) -> None:
         # A second pass: back to the very start, decoder flushed, counters reset.
