@@ -18,9 +18,10 @@ from videodeblur.core.deconvolution import wiener_filter
 from videodeblur.core.edgetaper import _profiles, edgetaper_inplace
 from videodeblur.core.fourier import fast_shape, gradient_power, psf2otf
 from videodeblur.core.noise import (
+    NoiseModel,
     estimate_noise_sigma,
+    fit_noise_model,
     fit_power_law,
-    spectral_noise_sigma,
     risk_samples,
     spectrum_samples,
     tikhonov_lambda,
@@ -35,11 +36,6 @@ METHODS = ("wiener", "tikhonov")
 #: (26 %) of NSR changes the restoration by about 0.01 dB: the error curve is flat at its minimum.
 LOG_LAMBDA_STEP = 0.1
 ALPHA_STEP = 0.1
-#: Multiplies the model-optimal regularisation. Real frames break the model's assumptions
-#: (stationary Gaussian image, circular blur): the border the edgetaper only approximates and
-#: compression errors act as extra noise the noise estimate cannot see, and under-regularising
-#: costs more than over-regularising. Calibrated on benchmarks/quality.py (see README).
-NSR_SAFETY_FACTOR = 2.0
 #: How many filters one deconvolver keeps (each rows x (columns/2+1) float32 for symmetric
 #: kernels, complex64 otherwise: 4 or 8 MB at 1080p).
 FILTER_CACHE_SIZE = 8
@@ -123,21 +119,18 @@ class FrameDeconvolver:
         """(lambda, alpha) such that ``NSR(f) = lambda * (|P(f)|^2)^alpha`` for this frame."""
         if self.nsr != "auto":
             return float(self.nsr), (0.0 if self.method == "wiener" else 1.0)
-        # The larger of the fine-scale (spatial) and the erased-frequency (spectral) noise
-        # levels: they agree on white noise, and the spectral one sees compressed noise.
-        sigma = estimate_noise_sigma(frame)
-        spectral_sigma = spectral_noise_sigma(spectrum, self.samples)
-        if spectral_sigma > sigma:
-            sigma = spectral_sigma
-        amplitude, alpha = fit_power_law(spectrum, self.samples, sigma)
+        noise = fit_noise_model(spectrum, self.samples)
+        if noise is None:  # the blur erases too few frequencies: assume white noise
+            noise = NoiseModel(estimate_noise_sigma(frame) ** 2)
+        amplitude, alpha = fit_power_law(spectrum, self.samples, noise)
         if not math.isfinite(amplitude) or amplitude <= 0:
             # No frequency carries signal above the noise (a flat or pure-noise frame):
             # regularise hard, which keeps the mean and removes nothing that is there.
             return 1.0, 1.0
         if self.method == "wiener":
-            lam = NSR_SAFETY_FACTOR * sigma * sigma / amplitude
+            lam, alpha = noise.power / amplitude, max(alpha - noise.slope, 0.0)
         else:
-            lam, alpha = NSR_SAFETY_FACTOR * tikhonov_lambda(self.risk, sigma, amplitude, alpha), 1.0
+            lam, alpha = tikhonov_lambda(self.risk, noise, amplitude, alpha), 1.0
         # Quantise so that neighbouring frames reuse one filter.
         lam = 10.0 ** (round(math.log10(lam) / LOG_LAMBDA_STEP) * LOG_LAMBDA_STEP)
         alpha = round(round(alpha / ALPHA_STEP) * ALPHA_STEP, 6)

@@ -2,18 +2,20 @@
 
 The rule (documented in the README as well)
 -------------------------------------------
-1. Noise: the standard deviation ``sigma`` of white noise in the frame is estimated with
-   Immerkaer's operator (the difference of two Laplacians, which cancels locally linear image
-   content) and the median absolute deviation, ``sigma = median(|F * I|) / 0.6745 / 6``. It is
-   floored at the quantisation noise of 8-bit video, ``1 / (255 sqrt 12)``.
+1. Noise: its power spectrum ``N(f) = C / (|P|^2)^beta`` is read from the frequencies the
+   blur erases (``|H|^2 < 0.005``), where the frame holds nothing else
+   (:func:`fit_noise_model`): white sensor noise gives ``beta = 0``; compression and the
+   border's model error add coarser, redder noise. When the blur erases too few frequencies
+   (a very mild blur), white noise is assumed with Immerkaer's estimate of ``sigma``
+   (:func:`estimate_noise_sigma`). Both are floored at the quantisation noise of 8-bit video.
 2. Image spectrum: natural images have power spectra close to a power law,
    ``S_x(f) = A / (|P(f)|^2)^alpha`` with ``|P|^2`` the gradient power (about ``(2 pi f)^2``)
-   and ``alpha`` near 1 (the classic 1/f^2 law). ``A`` and ``alpha`` are fitted, in log-log, to the
-   frame's own periodogram where the blur is mild (``|H|^2 >= 0.25``) and the signal is above
-   the noise: ``S_x = (|Y|^2 / N - sigma^2) / |H|^2``.
-3. Regularisation: the Wiener filter's optimal NSR is ``sigma^2 / S_x(f)``, hence a
-   frequency-dependent ``NSR(f) = (sigma^2 / A) (|P(f)|^2)^alpha``. Tikhonov with the gradient
-   regulariser is the same rule with ``alpha`` fixed at 1: ``lambda = sigma^2 / A``.
+   and ``alpha`` near 1 (the classic 1/f^2 law). ``A`` and ``alpha`` are fitted to the frame's
+   own periodogram wherever the blurred signal is above the noise (:func:`fit_power_law`).
+3. Regularisation: the Wiener filter's optimal NSR is ``N(f) / S_x(f)``, a power law again:
+   ``NSR(f) = (C / A) (|P(f)|^2)^(alpha - beta)``. Tikhonov uses the ``lambda`` of
+   ``lambda |P|^2`` that minimises the expected error under the same models
+   (:func:`tikhonov_lambda`).
 """
 
 from __future__ import annotations
@@ -99,10 +101,13 @@ class SpectrumSamples:
         Total weight per bin.
     model : numpy.ndarray
         ``model[a, b] = sum over bin b of weight |H|^2 / (|P|^2)^ALPHA_GRID[a]``.
-    noise_index : numpy.ndarray
-        Flat indices of the lowest-frequency quarter of the frequencies the blur erases
-        (``|H|^2 < 0.005``): what the frame holds there is noise (see
-        :func:`spectral_noise_sigma`). Empty when the blur erases too few frequencies.
+    bin_log_regulariser : numpy.ndarray
+        Mean ``log |P|^2`` of each bin.
+    erased_index : numpy.ndarray
+        Flat indices of the sampled frequencies the blur erases (``|H|^2 < 0.005``): what the
+        frame holds there is noise (see :func:`fit_noise_model`).
+    erased_log_regulariser : numpy.ndarray
+        ``log |P|^2`` at those frequencies.
     pixel_count : int
         Number of pixels of the frame (the periodogram's scale).
     """
@@ -112,7 +117,9 @@ class SpectrumSamples:
     bin_index: np.ndarray
     bin_counts: np.ndarray
     model: np.ndarray
-    noise_index: np.ndarray
+    bin_log_regulariser: np.ndarray
+    erased_index: np.ndarray
+    erased_log_regulariser: np.ndarray
     pixel_count: int
 
 
@@ -142,46 +149,87 @@ def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count
     bin_counts = np.bincount(bin_index, weights=weight, minlength=bins)
     shape_terms = otf_power[index][None, :] * np.exp(-ALPHA_GRID[:, None] * log_p[None, :])
     model = np.stack([np.bincount(bin_index, weights=weight * row, minlength=bins) for row in shape_terms])
-    erased = np.nonzero(otf_power[index] < BLUR_NULL_OTF_POWER)[0]
-    # The lowest erased frequencies: nearest to where the filter's gain peaks, and where
-    # compressed video keeps most of its noise.
-    lowest = erased[np.argsort(regulariser[index][erased], kind="stable")][: max(MIN_NULL_SAMPLES, erased.size // 4)]
-    noise_index = index[np.sort(lowest)] if lowest.size >= MIN_NULL_SAMPLES else np.empty(0, dtype=np.intp)
-    return SpectrumSamples(index, weight, bin_index, bin_counts, model, noise_index, pixel_count)
+    bin_log_regulariser = np.bincount(bin_index, weights=weight * log_p, minlength=bins) / np.maximum(bin_counts, 1)
+    erased = otf_power[index] < BLUR_NULL_OTF_POWER
+    return SpectrumSamples(index, weight, bin_index, bin_counts, model, bin_log_regulariser,
+                           index[erased], log_p[erased], pixel_count)
 
 
 #: |H|^2 below which a frequency counts as erased by the blur.
 BLUR_NULL_OTF_POWER = 0.005
-#: Fewest erased frequencies among the samples for :func:`spectral_noise_sigma` to answer.
-MIN_NULL_SAMPLES = 64
+#: Erased frequencies per bin needed for a noise level, and bins of them for a noise model.
+MIN_ERASED_PER_BIN = 16
+NOISE_BINS = 8
+#: Largest noise slope fitted: noise no redder than 1/f^3.
+MAX_NOISE_SLOPE = 1.5
 
 
-def spectral_noise_sigma(spectrum: np.ndarray, samples: SpectrumSamples) -> float:
-    """Noise level read from the frequencies the blur erased; NaN if there are too few.
+@dataclass(frozen=True)
+class NoiseModel:
+    """Noise power spectrum ``N(f) = power / (|P(f)|^2)^slope`` (``slope`` 0: white noise).
 
-    Where ``|H|^2`` is nearly 0 the frame's spectrum is noise alone, whatever its colour. For
-    compressed video this matters: the encoder removes the finest-scale noise that the spatial
-    estimate (:func:`estimate_noise_sigma`) measures, but keeps the coarser noise and coding
-    artefacts, which is what the deconvolution would amplify. The median periodogram over
-    those frequencies, divided by ln 2 (the median of an exponential variable), is robust to
-    the few bins where some signal leaks through. Only the lowest-frequency quarter of those
-    frequencies is used: compression noise falls with frequency, and the filter amplifies
-    noise most near the blur's first zeros.
+    Attributes
+    ----------
+    power : float
+        Noise power at ``|P|^2 = 1`` (about 0.16 cycles per pixel); ``sigma^2`` for white noise.
+    slope : float
+        How fast the noise falls with frequency, >= 0.
     """
-    if samples.noise_index.size == 0:
-        return math.nan
-    values = spectrum.ravel()[samples.noise_index]
+
+    power: float
+    slope: float = 0.0
+
+    def at(self, log_regulariser: np.ndarray) -> np.ndarray:
+        """``N`` at frequencies given by ``log |P|^2``."""
+        return self.power * np.exp(-self.slope * log_regulariser)
+
+
+def fit_noise_model(spectrum: np.ndarray, samples: SpectrumSamples) -> NoiseModel | None:
+    """Noise power spectrum read from the frequencies the blur erased; None if too few.
+
+    Where ``|H|^2`` is nearly 0 the frame's spectrum is noise alone, whatever its colour: the
+    sensor's white noise, but also what video compression leaves (it removes the finest-scale
+    noise and keeps coarser noise and coding artefacts) and the error of the periodic model at
+    the frame's borders, which edgetaper reduces but does not remove. The erased frequencies
+    are grouped in bins of ``log |P|^2``; each bin's level is its median periodogram over ln 2
+    (the median of an exponential variable: robust to the few bins where signal leaks through);
+    a line through the levels in log-log gives ``power`` and ``slope`` (clamped to
+    [0, :data:`MAX_NOISE_SLOPE`]).
+    """
+    log_p = samples.erased_log_regulariser
+    if log_p.size < MIN_ERASED_PER_BIN:
+        return None
+    values = spectrum.ravel()[samples.erased_index]
     periodogram = (values.real.astype(np.float64) ** 2 + values.imag.astype(np.float64) ** 2) / samples.pixel_count
-    return math.sqrt(float(np.median(periodogram)) / math.log(2.0))
+    edges = np.linspace(log_p.min(), log_p.max() + 1e-9, NOISE_BINS + 1)
+    which = np.digitize(log_p, edges) - 1
+    centres, levels, weights = [], [], []
+    for bin_number in range(NOISE_BINS):
+        members = which == bin_number
+        count = int(np.count_nonzero(members))
+        if count >= MIN_ERASED_PER_BIN:
+            centres.append(float(log_p[members].mean()))
+            levels.append(math.log(float(np.median(periodogram[members])) / math.log(2.0) + 1e-30))
+            weights.append(math.sqrt(count))
+    if not centres:
+        return None
+    centres_array, levels_array, weights_array = np.array(centres), np.array(levels), np.array(weights)
+    slope = 0.0
+    if len(centres) >= 2 and np.ptp(centres_array) > 0.5:
+        slope = float(np.clip(-np.polyfit(centres_array, levels_array, 1, w=weights_array)[0], 0.0, MAX_NOISE_SLOPE))
+    power = math.exp(float(np.average(levels_array + slope * centres_array, weights=weights_array)))
+    # As for the spatial estimate: never below the quantisation noise of 8-bit video, so that
+    # a clean synthetic frame does not get an unstable, nearly inverse filter.
+    return NoiseModel(max(power, QUANTISATION_SIGMA_8BIT**2), slope)
 
 
-def fit_power_law(spectrum: np.ndarray, samples: SpectrumSamples, noise_sigma: float,
+def fit_power_law(spectrum: np.ndarray, samples: SpectrumSamples, noise,
                   free_exponent: bool = True) -> tuple[float, float]:
     """Fit ``S_x = A / (|P|^2)^alpha`` to a frame's blurred, noisy spectrum.
 
-    The model of the periodogram is ``E |Y|^2 / N = A |H|^2 / (|P|^2)^alpha + sigma^2``. The
+    The model of the periodogram is ``E |Y|^2 / N = A |H|^2 / (|P|^2)^alpha + N(f)``. The
     sampled frequencies are grouped in bins of ``log |P|^2``; in each bin whose power is at
-    least twice the noise, ``A_b = sum(|Y|^2 / N - sigma^2) / sum(|H|^2 / (|P|^2)^alpha)``. The
+    least twice the noise, ``A_b = sum(|Y|^2 / N - N(f)) / sum(|H|^2 / (|P|^2)^alpha)``. The
     exponent is the one that makes the ``A_b`` most nearly equal across bins (least variance of
     ``log A_b``); ``A`` is their weighted geometric mean. Using every frequency with signal above
     the noise, not only the mildly blurred ones, fits the spectrum near the cut-off frequencies
@@ -193,8 +241,8 @@ def fit_power_law(spectrum: np.ndarray, samples: SpectrumSamples, noise_sigma: f
         The frame's half-spectrum (unnormalised ``rfft2``).
     samples : SpectrumSamples
         From :func:`spectrum_samples` for the same shape and OTF.
-    noise_sigma : float
-        Noise standard deviation of the frame.
+    noise : NoiseModel or float
+        The frame's noise spectrum, or the standard deviation of white noise.
     free_exponent : bool
         Fit ``alpha`` over :data:`ALPHA_GRID`; otherwise fix ``alpha = 1`` (1/f^2 spectrum).
 
@@ -205,10 +253,12 @@ def fit_power_law(spectrum: np.ndarray, samples: SpectrumSamples, noise_sigma: f
     """
     values = spectrum.ravel()[samples.flat_index]
     periodogram = (values.real.astype(np.float64) ** 2 + values.imag.astype(np.float64) ** 2) / samples.pixel_count
-    noise_power = noise_sigma * noise_sigma
+    if not isinstance(noise, NoiseModel):
+        noise = NoiseModel(float(noise) ** 2)
+    noise_power = noise.at(samples.bin_log_regulariser)  # per bin
     counts = samples.bin_counts
-    signal = np.bincount(samples.bin_index, weights=samples.weight * (periodogram - noise_power),
-                         minlength=counts.size)
+    signal = np.bincount(samples.bin_index, weights=samples.weight * periodogram, minlength=counts.size)
+    signal -= counts * noise_power
     usable = (counts >= 16) & (signal > counts * noise_power)
     if not np.any(usable):
         return math.nan, 1.0
@@ -242,13 +292,13 @@ def risk_samples(otf: np.ndarray, regulariser_power: np.ndarray, max_samples: in
     return RiskSamples(otf_power[index], regulariser[index], weight)
 
 
-def tikhonov_lambda(samples: RiskSamples, noise_sigma: float, amplitude: float, alpha: float) -> float:
+def tikhonov_lambda(samples: RiskSamples, noise: NoiseModel, amplitude: float, alpha: float) -> float:
     """Tikhonov (gradient) weight that minimises the expected restoration error under a spectrum model.
 
-    With ``S_x = amplitude / (|P|^2)^alpha`` and white noise of ``noise_sigma``, the expected
-    squared error of ``G = conj(H) / (|H|^2 + lam |P|^2)`` is
-    ``sum_f |1 - G H|^2 S_x + |G|^2 sigma^2``; it is minimised over a log grid of ``lam`` and
-    refined by a parabola through the three best points.
+    With ``S_x = amplitude / (|P|^2)^alpha`` and noise spectrum ``N`` (:class:`NoiseModel`), the
+    expected squared error of ``G = conj(H) / (|H|^2 + lam |P|^2)`` is
+    ``sum_f |1 - G H|^2 S_x + |G|^2 N``; it is minimised over a log grid of ``lam`` and refined
+    by a parabola through the three best points.
     """
     h2 = samples.otf_power[None, :]
     p2 = samples.regulariser_power[None, :]
@@ -257,7 +307,7 @@ def tikhonov_lambda(samples: RiskSamples, noise_sigma: float, amplitude: float, 
     lams = 10.0 ** log_lams[:, None]
     denominator = h2 + lams * p2
     bias = (lams * p2 / denominator) ** 2 * image_power
-    variance = h2 / denominator**2 * noise_sigma**2
+    variance = h2 / denominator**2 * noise.at(np.log(p2))
     risk = ((bias + variance) * samples.weight[None, :]).sum(axis=1)
     best = int(np.argmin(risk))
     if 0 < best < len(log_lams) - 1:
