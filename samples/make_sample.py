@@ -25,7 +25,7 @@ from videodeblur import psf
 from videodeblur.config import load_config
 from videodeblur.pipeline import deblur_file
 from videodeblur.pipeline.kernels import kernel_for_plane
-from videodeblur.pipeline.runner import _chroma_scale
+from videodeblur.pipeline.runner import plane_shapes
 
 RADIUS_PX = 3.0
 NOISE_FRACTION = 0.005
@@ -36,9 +36,9 @@ class Blurrer:
 
     def __init__(self, config, info):
         self.max_value = float((1 << info.bit_depth) - 1)
-        scale_x, scale_y = _chroma_scale(info.pix_fmt)
         kernel = psf.disk(RADIUS_PX)
-        self.kernels = [kernel, kernel_for_plane(kernel, scale_x, scale_y), kernel_for_plane(kernel, scale_x, scale_y)]
+        self.kernels = [kernel_for_plane(kernel, columns / info.width, rows / info.height)
+                        for rows, columns in plane_shapes(info.pix_fmt, info.width, info.height)]
 
     def restore(self, item):
         rng = np.random.default_rng(item.index)

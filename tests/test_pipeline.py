@@ -261,3 +261,15 @@ def test_frames_in_flight_bounds_the_frames_held(tmp_path, monkeypatch, workers,
     assert report.frames == 30 and written == list(range(30))
     # pending holds at most frames_in_flight; the hand-over queue and the decoder's hand add 3.
     assert max(held) <= frames_in_flight + runner.HANDOVER_QUEUE_SIZE + 1
+
+
+def test_planes_all_on_odd_size_and_444(tmp_path):
+    for pix_fmt, size in (("yuv420p", (67, 45)), ("yuv444p", (64, 48))):
+        clip = make_clip(tmp_path / f"{pix_fmt}.mkv", width=size[0], height=size[1], frames=3, pix_fmt=pix_fmt,
+                         codec="ffv1", audio=False)
+        out = tmp_path / f"{pix_fmt}_out.mkv"
+        deblur_file(clip, out, load_config(None, ["output.codec=ffv1", "deconvolution.planes=all"]))
+        before, after = decode_frames(clip), decode_frames(out)
+        assert [p.shape for p in after[0].planes] == [p.shape for p in before[0].planes]
+        assert after[0].pix_fmt == pix_fmt
+        assert not np.array_equal(after[0].planes[2], before[0].planes[2])

@@ -83,15 +83,15 @@ class FrameRestorer:
         kernel = kernel_from_config(config.psf)
         settings = config.deconvolution
         self.plane_deconvolvers: dict[int, FrameDeconvolver] = {}
-        plane_count = 1 if settings.planes == "luma" else 3
-        chroma_x, chroma_y = _chroma_scale(info.pix_fmt)
-        for plane in range(plane_count):
-            scale_x, scale_y = (1.0, 1.0) if plane == 0 else (chroma_x, chroma_y)
-            shape = (info.height, info.width) if plane == 0 else (
-                -(-info.height // round(1 / scale_y)), -(-info.width // round(1 / scale_x)))
+        shapes = plane_shapes(info.pix_fmt, info.width, info.height)
+        # Y only, or Y, U and V; an alpha plane is never touched.
+        restored_planes = 1 if settings.planes == "luma" else min(3, len(shapes))
+        for plane in range(restored_planes):
+            rows, columns = shapes[plane]
+            plane_kernel = kernel_for_plane(kernel, columns / info.width, rows / info.height)
             self.plane_deconvolvers[plane] = FrameDeconvolver(
-                kernel_for_plane(kernel, scale_x, scale_y), shape,
-                method=settings.method, nsr=settings.nsr, edgetaper=settings.edgetaper,
+                plane_kernel, (rows, columns), method=settings.method, nsr=settings.nsr,
+                edgetaper=settings.edgetaper,
             )
         self._buffers = threading.local()
 
@@ -117,15 +117,14 @@ class FrameRestorer:
         return replace(item, planes=planes)
 
 
-def _chroma_scale(pix_fmt: str) -> tuple[float, float]:
-    """(x, y) size of a chroma plane relative to luma: (0.5, 0.5) for 4:2:0, (0.5, 1) for 4:2:2."""
+def plane_shapes(pix_fmt: str, width: int, height: int) -> list[tuple[int, int]]:
+    """(rows, columns) of each plane of a frame: e.g. chroma of 4:2:0 is half size, rounded up."""
     import av
 
-    reference = 1024
-    components = av.VideoFormat(pix_fmt, reference, reference).components
-    if len(components) < 3:
-        return 1.0, 1.0
-    return components[1].width / reference, components[1].height / reference
+    shapes: dict[int, tuple[int, int]] = {}
+    for component in av.VideoFormat(pix_fmt, width, height).components:
+        shapes.setdefault(component.plane, (component.height, component.width))
+    return [shapes[plane] for plane in sorted(shapes)]
 
 
 def _resolve_config(config) -> Config:
