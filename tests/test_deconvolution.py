@@ -434,8 +434,9 @@ def test_noise_model_from_erased_frequencies_on_white_noise(camera, kernel):
     assert deconvolver.samples.erased_index.size >= 64
     rng = np.random.default_rng(13)
     # At low noise some signal leaks into the lowest erased frequencies (|H|^2 < 0.005 is not 0),
-    # so the model reads high and slightly red there: the safe side (more regularisation).
-    for sigma, tolerance, max_slope in ((0.005, 0.5, 0.5), (0.01, 0.2, 0.3), (0.02, 0.1, 0.15)):
+    # so the model reads high and slightly red there: the safe side (more regularisation). The
+    # model uses at most MAX_ERASED_SAMPLES frequencies, so its levels carry a few % of scatter.
+    for sigma, tolerance, max_slope in ((0.005, 0.5, 0.5), (0.01, 0.2, 0.3), (0.02, 0.15, 0.2)):
         noisy = (clean + rng.normal(0.0, sigma, clean.shape)).astype(np.float32)
         model = fit_noise_model(np.fft.rfft2(noisy), deconvolver.samples)
         assert -0.05 < math.sqrt(model.power) / sigma - 1 < tolerance, (sigma, model)

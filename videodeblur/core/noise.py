@@ -108,10 +108,13 @@ class SpectrumSamples:
     bin_log_regulariser : numpy.ndarray
         Mean ``log |P|^2`` of each bin.
     erased_index : numpy.ndarray
-        Flat indices of the sampled frequencies the blur erases (``|H|^2 < 0.005``): what the
-        frame holds there is noise (see :func:`fit_noise_model`).
-    erased_log_regulariser : numpy.ndarray
-        ``log |P|^2`` at those frequencies.
+        Flat indices of sampled frequencies the blur erases (``|H|^2 < 0.005``), where the
+        frame holds only noise (see :func:`fit_noise_model`), ordered by noise bin.
+    erased_bin : numpy.ndarray
+        Noise bin (of ``log |P|^2``) of each of them; only bins with enough members are kept.
+    noise_bin_centres, noise_bin_weights, noise_bin_medians : numpy.ndarray
+        Per noise bin: mean ``log |P|^2``, sqrt(member count), and the position of its median
+        member once the members are sorted by bin and then by power.
     pixel_count : int
         Number of pixels of the frame (the periodogram's scale).
     """
@@ -123,7 +126,10 @@ class SpectrumSamples:
     model: np.ndarray
     bin_log_regulariser: np.ndarray
     erased_index: np.ndarray
-    erased_log_regulariser: np.ndarray
+    erased_bin: np.ndarray
+    noise_bin_centres: np.ndarray
+    noise_bin_weights: np.ndarray
+    noise_bin_medians: np.ndarray
     pixel_count: int
 
 
@@ -154,9 +160,23 @@ def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count
     shape_terms = otf_power[index][None, :] * np.exp(-ALPHA_GRID[:, None] * log_p[None, :])
     model = np.stack([np.bincount(bin_index, weights=weight * row, minlength=bins) for row in shape_terms])
     bin_log_regulariser = np.bincount(bin_index, weights=weight * log_p, minlength=bins) / np.maximum(bin_counts, 1)
-    erased = otf_power[index] < BLUR_NULL_OTF_POWER
+    erased = np.flatnonzero(otf_power[index] < BLUR_NULL_OTF_POWER)
+    if erased.size > MAX_ERASED_SAMPLES:  # medians of a few hundred per bin are plenty
+        erased = np.sort(np.random.default_rng(1).choice(erased, MAX_ERASED_SAMPLES, replace=False))
+    erased_log_p = log_p[erased]
+    noise_edges = np.linspace(erased_log_p.min(), erased_log_p.max() + 1e-9, NOISE_BINS + 1) if erased.size else [0, 1]
+    erased_bin = np.clip(np.digitize(erased_log_p, noise_edges) - 1, 0, NOISE_BINS - 1)
+    members = np.bincount(erased_bin, minlength=NOISE_BINS)
+    keep = members[erased_bin] >= MIN_ERASED_PER_BIN
+    order = np.argsort(erased_bin[keep], kind="stable")
+    erased, erased_bin, erased_log_p = erased[keep][order], erased_bin[keep][order], erased_log_p[keep][order]
+    counts = np.bincount(erased_bin, minlength=NOISE_BINS)
+    used = np.flatnonzero(counts)
+    starts = np.concatenate([[0], np.cumsum(counts)])[used]
+    centres = np.bincount(erased_bin, weights=erased_log_p, minlength=NOISE_BINS)[used] / counts[used]
+    medians = starts + counts[used] // 2
     return SpectrumSamples(index, weight, bin_index, bin_counts, model, bin_log_regulariser,
-                           index[erased], log_p[erased], pixel_count)
+                           index[erased], erased_bin, centres, np.sqrt(counts[used]), medians, pixel_count)
 
 
 #: |H|^2 below which a frequency counts as erased by the blur.
@@ -164,6 +184,7 @@ BLUR_NULL_OTF_POWER = 0.005
 #: Erased frequencies per bin needed for a noise level, and bins of them for a noise model.
 MIN_ERASED_PER_BIN = 16
 NOISE_BINS = 8
+MAX_ERASED_SAMPLES = 2048
 #: Largest noise slope fitted: noise no redder than 1/f^3.
 MAX_NOISE_SLOPE = 1.5
 
@@ -188,6 +209,12 @@ class NoiseModel:
         return self.power * np.exp(-self.slope * log_regulariser)
 
 
+def _weighted_slope(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> float:
+    """Slope of the weighted least-squares line through (x, y) (closed form: np.polyfit is slow)."""
+    x_mean, y_mean = np.average(x, weights=weight), np.average(y, weights=weight)
+    return float(np.sum(weight * (x - x_mean) * (y - y_mean)) / np.sum(weight * (x - x_mean) ** 2))
+
+
 def fit_noise_model(spectrum: np.ndarray, samples: SpectrumSamples) -> NoiseModel | None:
     """Noise power spectrum read from the frequencies the blur erased; None if too few.
 
@@ -200,28 +227,19 @@ def fit_noise_model(spectrum: np.ndarray, samples: SpectrumSamples) -> NoiseMode
     a line through the levels in log-log gives ``power`` and ``slope`` (clamped to
     [0, :data:`MAX_NOISE_SLOPE`]).
     """
-    log_p = samples.erased_log_regulariser
-    if log_p.size < MIN_ERASED_PER_BIN:
+    if samples.erased_index.size == 0:
         return None
     values = spectrum.ravel()[samples.erased_index]
     periodogram = (values.real.astype(np.float64) ** 2 + values.imag.astype(np.float64) ** 2) / samples.pixel_count
-    edges = np.linspace(log_p.min(), log_p.max() + 1e-9, NOISE_BINS + 1)
-    which = np.digitize(log_p, edges) - 1
-    centres, levels, weights = [], [], []
-    for bin_number in range(NOISE_BINS):
-        members = which == bin_number
-        count = int(np.count_nonzero(members))
-        if count >= MIN_ERASED_PER_BIN:
-            centres.append(float(log_p[members].mean()))
-            levels.append(math.log(float(np.median(periodogram[members])) / math.log(2.0) + 1e-30))
-            weights.append(math.sqrt(count))
-    if not centres:
-        return None
-    centres_array, levels_array, weights_array = np.array(centres), np.array(levels), np.array(weights)
+    # Sort by bin, then by power: each bin's median sits at a precomputed position.
+    ordered = periodogram[np.lexsort((periodogram, samples.erased_bin))]
+    levels = np.log(ordered[samples.noise_bin_medians] / math.log(2.0) + 1e-30)
+    centres, weights = samples.noise_bin_centres, samples.noise_bin_weights
     slope = 0.0
-    if len(centres) >= 2 and np.ptp(centres_array) > 0.5:
-        slope = float(np.clip(-np.polyfit(centres_array, levels_array, 1, w=weights_array)[0], 0.0, MAX_NOISE_SLOPE))
-    power = math.exp(float(np.average(levels_array + slope * centres_array, weights=weights_array)))
+    if centres.size >= 2 and np.ptp(centres) > 0.5:
+        # Least squares with each bin weighted by its member count (its level's precision).
+        slope = float(np.clip(-_weighted_slope(centres, levels, weights**2), 0.0, MAX_NOISE_SLOPE))
+    power = math.exp(float(np.average(levels + slope * centres, weights=weights)))
     # As for the spatial estimate: never below the quantisation noise of 8-bit video, so that
     # a clean synthetic frame does not get an unstable, nearly inverse filter.
     return NoiseModel(max(power, QUANTISATION_SIGMA_8BIT**2), slope)
