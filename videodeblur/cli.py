@@ -1,6 +1,8 @@
 """Command line: parse, load the config, call the library, map errors to exit codes.
 
     videodeblur run INPUT -o OUTPUT [--config FILE] [--set key=value ...] [-y]
+    videodeblur preview INPUT (--frame N | --time T | --frames A:B[:STEP] | --sheet K) -o OUT.png
+                        [--mode split|side|diff|restored] [--crop X,Y,W,H] [--config FILE] [--set ...]
     videodeblur config show [--config FILE] [--set key=value ...]
 
 Exit codes (see videodeblur.errors): 0 success, 1 internal error, 2 usage or config,
@@ -13,7 +15,7 @@ import argparse
 import os
 import sys
 
-from videodeblur.errors import ConfigError, VideoDeblurError
+from videodeblur.errors import ConfigError, InvalidParameterError, VideoDeblurError
 
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -47,6 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
     progress.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bar")
     add_config_options(run)
 
+    preview = commands.add_parser("preview", help="write before/after PNGs of chosen frames")
+    preview.add_argument("input", metavar="INPUT", help="the video")
+    which = preview.add_mutually_exclusive_group(required=True)
+    which.add_argument("--frame", type=int, metavar="N", help="frame number (from 0)")
+    which.add_argument("--time", type=float, metavar="SECONDS", help="the frame on screen at this time")
+    which.add_argument("--frames", metavar="A:B[:STEP]", help="frames A to B-1; one PNG each, numbered by frame")
+    which.add_argument("--sheet", type=int, metavar="K", help="contact sheet of K frames spread over the clip")
+    preview.add_argument("-o", "--output", required=True, metavar="OUT.png",
+                         help="PNG to write; with --frames the frame number is added to the name")
+    preview.add_argument("--mode", choices=("split", "side", "diff", "restored"), default="split",
+                         help="split: left original, right restored (default); side: next to each other; "
+                              "diff: amplified difference; restored: the restored frame alone")
+    preview.add_argument("--crop", metavar="X,Y,W,H", help="show only this rectangle (pixels)")
+    add_config_options(preview)
+
     config = commands.add_parser("config", help="inspect configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION",
                                             parser_class=_Parser)
@@ -71,6 +88,55 @@ def _command_run(args) -> int:
     return 0
 
 
+def _parse_crop(text):
+    if text is None:
+        return None
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise InvalidParameterError(f"--crop must be X,Y,W,H in pixels, got {text!r}")
+    return values
+
+
+def _parse_range(text: str, frame_count: int) -> range:
+    parts = text.split(":")
+    try:
+        numbers = [int(part) for part in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3) or numbers[0] < 0 or numbers[1] <= numbers[0] or (len(numbers) == 3 and numbers[2] < 1):
+        raise InvalidParameterError(f"--frames must be A:B or A:B:STEP with 0 <= A < B and STEP >= 1, got {text!r}")
+    if numbers[1] > frame_count:
+        raise InvalidParameterError(f"--frames {text}: the clip has {frame_count} frames (0 to {frame_count - 1})")
+    return range(*numbers)
+
+
+def _command_preview(args) -> int:
+    from pathlib import Path
+
+    from videodeblur.preview import Previewer, contact_sheet, write_png
+
+    config = _load(args)
+    output = Path(args.output)
+    crop = _parse_crop(args.crop)
+    with Previewer(args.input, config) as previewer:
+        if args.sheet is not None:
+            written = [(output, contact_sheet(previewer, args.sheet))]
+        elif args.frames is not None:
+            written = [(output.with_name(f"{output.stem}_{index:06d}{output.suffix}"),
+                        previewer.render(index, args.mode, crop))
+                       for index in _parse_range(args.frames, previewer.frame_count)]
+        else:
+            index = args.frame if args.time is None else previewer.index_at_time(args.time)
+            written = [(output, previewer.render(index, args.mode, crop))]
+    for path, image in written:
+        write_png(path, image)
+    print(f"wrote {len(written)} PNG file(s): {written[0][0]}" + (" ..." if len(written) > 1 else ""), file=sys.stderr)
+    return 0
+
+
 def _command_config_show(args) -> int:
     from videodeblur.config import config_to_toml
 
@@ -81,7 +147,7 @@ def _command_config_show(args) -> int:
 def main(argv=None) -> int:
     """Entry point of the ``videodeblur`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    handler = _command_run if args.command == "run" else _command_config_show
+    handler = {"run": _command_run, "preview": _command_preview, "config": _command_config_show}[args.command]
     try:
         return handler(args)
     except ConfigError as error:

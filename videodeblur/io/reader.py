@@ -494,6 +494,48 @@ class VideoReader:
             self._decoded += 1
             yield frame
 
+    def frame_at(self, index: int, frames) -> FrameItem:
+        """Decode frame ``index`` exactly: seek to the key frame before it and decode forward.
+
+        Parameters
+        ----------
+        index : int
+            Frame number (presentation order, from 0).
+        frames : FrameIndex
+            This file's frame index (:func:`videodeblur.io.frame_index.frame_index`).
+
+        Returns
+        -------
+        FrameItem
+            The frame, as :meth:`events` would have yielded it.
+
+        Raises
+        ------
+        InvalidParameterError
+            ``index`` is not a frame of the clip.
+        InputError
+            The frame cannot be reached or decoded.
+        """
+        index = frames.check(index)
+        target = int(frames.pts[index])
+        video = self._video
+        try:
+            self.container.seek(frames.keyframe_before(index), stream=video, backward=True, any_frame=False)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise InputError(f"input '{self.path}': cannot seek to frame {index} ({_av_message(exc)})") from None
+        video.codec_context.flush_buffers()
+        self._reset_state()
+        self._started = True  # a later events() must rewind
+        try:
+            for packet in self.container.demux(video):
+                # The empty packet demux() ends with flushes the decoder's last frames.
+                for frame in video.decode(packet if packet.size else None):
+                    if frame.pts == target:
+                        return self._to_item(frame, index)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise InputError(f"input '{self.path}': decode error seeking frame {index}: {_av_message(exc)}") from None
+        raise InputError(f"input '{self.path}': frame {index} (pts {target}) could not be decoded")
+
     def _rewind(self) -> None:
         # A second pass: back to the very start, decoder flushed, counters reset.
         try:

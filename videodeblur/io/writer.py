@@ -151,6 +151,46 @@ def _encoder(codec: str) -> av.Codec:
     return enc
 
 
+def frame_from_item(item: FrameItem, info: VideoInfo) -> av.VideoFrame:
+    """An ``av.VideoFrame`` holding the item's planes, pts, time base and the stream's colour tags."""
+    try:
+        frame = av.VideoFrame(info.width, info.height, item.pix_fmt)
+    except (ValueError, av.error.FFmpegError):
+        raise InvalidParameterError(f"frame {item.index}: unknown pixel format '{item.pix_fmt}'") from None
+    fmt = frame.format
+    depth = _bit_depth(fmt)
+    want = np.dtype(np.uint8) if depth <= 8 else np.dtype(np.uint16)
+    if len(item.planes) != len(frame.planes):
+        raise InvalidParameterError(
+            f"frame {item.index}: {item.pix_fmt} has {len(frame.planes)} planes, got {len(item.planes)}"
+        )
+    # Little- or big-endian storage as the pixel format says; our arrays are native.
+    store = want if depth <= 8 else np.dtype(">u2" if fmt.is_big_endian else "<u2")
+    for k, (arr, plane) in enumerate(zip(item.planes, frame.planes)):
+        arr = np.asarray(arr)
+        if arr.shape != (plane.height, plane.width):
+            raise InvalidParameterError(
+                f"frame {item.index}: plane {k} has shape {arr.shape}, "
+                f"expected {(plane.height, plane.width)} for {item.pix_fmt} {info.width}x{info.height}"
+            )
+        if arr.dtype != want:
+            raise InvalidParameterError(
+                f"frame {item.index}: plane {k} has dtype {arr.dtype}, expected {want} for {item.pix_fmt}"
+            )
+        # FFmpeg pads each line to its alignment: copy row by row through a view
+        # with the plane's real line size.
+        row_items = plane.line_size // store.itemsize
+        dst = np.frombuffer(plane, dtype=store)[: plane.height * row_items]
+        dst.reshape(plane.height, row_items)[:, : plane.width] = arr
+    frame.pts = item.pts
+    frame.time_base = item.time_base
+    for key in ("color_primaries", "color_trc", "colorspace", "color_range"):
+        value = getattr(info, key)
+        if value is not None:
+            setattr(frame, key, value)
+    return frame
+
+
 class VideoWriter:
     """Encode :class:`FrameItem` planes and copy packets into a new media file.
 
@@ -356,43 +396,7 @@ class VideoWriter:
         return OutputError(f"output '{self.path}': {what}: {_av_message(exc)}")
 
     def _make_frame(self, item: FrameItem) -> av.VideoFrame:
-        info = self.info
-        try:
-            frame = av.VideoFrame(info.width, info.height, item.pix_fmt)
-        except (ValueError, av.error.FFmpegError):
-            raise InvalidParameterError(f"frame {item.index}: unknown pixel format '{item.pix_fmt}'") from None
-        fmt = frame.format
-        depth = _bit_depth(fmt)
-        want = np.dtype(np.uint8) if depth <= 8 else np.dtype(np.uint16)
-        if len(item.planes) != len(frame.planes):
-            raise InvalidParameterError(
-                f"frame {item.index}: {item.pix_fmt} has {len(frame.planes)} planes, got {len(item.planes)}"
-            )
-        # Little- or big-endian storage as the pixel format says; our arrays are native.
-        store = want if depth <= 8 else np.dtype(">u2" if fmt.is_big_endian else "<u2")
-        for k, (arr, plane) in enumerate(zip(item.planes, frame.planes)):
-            arr = np.asarray(arr)
-            if arr.shape != (plane.height, plane.width):
-                raise InvalidParameterError(
-                    f"frame {item.index}: plane {k} has shape {arr.shape}, "
-                    f"expected {(plane.height, plane.width)} for {item.pix_fmt} {info.width}x{info.height}"
-                )
-            if arr.dtype != want:
-                raise InvalidParameterError(
-                    f"frame {item.index}: plane {k} has dtype {arr.dtype}, expected {want} for {item.pix_fmt}"
-                )
-            # FFmpeg pads each line to its alignment: copy row by row through a view
-            # with the plane's real line size.
-            row_items = plane.line_size // store.itemsize
-            dst = np.frombuffer(plane, dtype=store)[: plane.height * row_items]
-            dst.reshape(plane.height, row_items)[:, : plane.width] = arr
-        frame.pts = item.pts
-        frame.time_base = item.time_base
-        for key in ("color_primaries", "color_trc", "colorspace", "color_range"):
-            value = getattr(info, key)
-            if value is not None:
-                setattr(frame, key, value)
-        return frame
+        return frame_from_item(item, self.info)
 
     def write_frame(self, item: FrameItem) -> None:
         """Encode one frame and mux the packets the encoder releases.
