@@ -120,20 +120,24 @@ def _command_preview(args) -> int:
 
     config = _load(args)
     output = Path(args.output)
+    if output.suffix.lower() != ".png":
+        raise InvalidParameterError(f"preview output '{output}' must be a .png file")
     crop = _parse_crop(args.crop)
+    written = []
     with Previewer(args.input, config) as previewer:
         if args.sheet is not None:
-            written = [(output, contact_sheet(previewer, args.sheet))]
+            jobs = [(output, lambda: contact_sheet(previewer, args.sheet))]
         elif args.frames is not None:
-            written = [(output.with_name(f"{output.stem}_{index:06d}{output.suffix}"),
-                        previewer.render(index, args.mode, crop))
-                       for index in _parse_range(args.frames, previewer.frame_count)]
+            jobs = [(output.with_name(f"{output.stem}_{index:06d}{output.suffix}"),
+                     lambda index=index: previewer.render(index, args.mode, crop))
+                    for index in _parse_range(args.frames, previewer.frame_count)]
         else:
             index = args.frame if args.time is None else previewer.index_at_time(args.time)
-            written = [(output, previewer.render(index, args.mode, crop))]
-    for path, image in written:
-        write_png(path, image)
-    print(f"wrote {len(written)} PNG file(s): {written[0][0]}" + (" ..." if len(written) > 1 else ""), file=sys.stderr)
+            jobs = [(output, lambda: previewer.render(index, args.mode, crop))]
+        for path, render in jobs:  # one image in memory at a time
+            write_png(path, render())
+            written.append(path)
+    print(f"wrote {len(written)} PNG file(s): {written[0]}" + (" ..." if len(written) > 1 else ""), file=sys.stderr)
     return 0
 
 
