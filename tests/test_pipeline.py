@@ -273,3 +273,12 @@ def test_planes_all_on_odd_size_and_444(tmp_path):
         assert [p.shape for p in after[0].planes] == [p.shape for p in before[0].planes]
         assert after[0].pix_fmt == pix_fmt
         assert not np.array_equal(after[0].planes[2], before[0].planes[2])
+
+
+def test_trim_by_seconds_keeps_the_frames_of_that_span(tmp_path):
+    clip = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=25, fps=25, codec="ffv1", audio=True)
+    out = tmp_path / "trim_s.mkv"
+    report = deblur_file(clip, out, load_config(None, ["trim.start_s=0.2", "trim.end_s=0.6", "output.codec=ffv1"]))
+    assert report.frames == 10  # frames at 0.20, 0.24, ..., 0.56 s
+    assert frame_pts(out) == frame_pts(clip)[5:15]
+    assert report.packets_copied > 0  # the audio of that span came along
