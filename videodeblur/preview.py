@@ -65,6 +65,9 @@ class Previewer:
         """The frame on screen ``time_s`` seconds after the start of the video."""
         if not math.isfinite(time_s) or time_s < 0:
             raise InvalidParameterError(f"time must be a number of seconds >= 0, got {time_s!r}")
+        end_s = self.frames.end_s()
+        if time_s >= end_s:
+            raise InvalidParameterError(f"time {time_s:g} s is past the end of the clip ({end_s:.3f} s)")
         return self.frames.index_at_time(time_s)
 
     def planes(self, index: int) -> tuple[FrameItem, FrameItem]:
@@ -123,16 +126,22 @@ def _crop(image: np.ndarray, crop) -> np.ndarray:
 
 
 def _label(image: np.ndarray, text: str) -> np.ndarray:
-    """Draw ``text`` in the top-left corner on a dark band, readable on any picture."""
-    full = int(np.iinfo(image.dtype).max)
+    """Draw ``text`` in the top-left corner on a dark band, readable on any picture.
+
+    OpenCV draws text on 8-bit images only, so the text is drawn as an 8-bit coverage mask and
+    blended in: the same for 8- and 16-bit images.
+    """
+    full = float(np.iinfo(image.dtype).max)
     scale = max(0.35, image.shape[1] / 1600.0)
     thickness = max(1, int(round(scale * 1.5)))
     (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     image = np.ascontiguousarray(image)
     band = image[: height + baseline + 8, : width + 8]
-    band[...] = (band.astype(np.float32) * 0.35).astype(image.dtype)
-    cv2.putText(image, text, (4, height + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (full, full, full), thickness,
-                cv2.LINE_AA)
+    mask = np.zeros(band.shape[:2], dtype=np.uint8)
+    cv2.putText(mask, text, (4, height + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
+    coverage = (mask.astype(np.float32) / 255.0)[:, :, None]
+    darkened = band.astype(np.float32) * 0.35
+    band[...] = np.rint(darkened * (1.0 - coverage) + full * coverage).astype(image.dtype)
     return image
 
 

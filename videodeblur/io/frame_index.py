@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,13 @@ class FrameIndex:
     def time_s(self, index: int) -> float:
         """Time of frame ``index`` in seconds from the start of the stream."""
         return float(self.pts[index] - self.start_pts) * self.time_base
+
+    def end_s(self) -> float:
+        """When the last frame leaves the screen: its time plus the typical frame duration."""
+        last = self.time_s(self.frame_count - 1)
+        if self.frame_count < 2:
+            return last + 1.0 / 25.0  # one frame, no rate to go by: assume 25 fps
+        return last + float(np.median(np.diff(self.pts))) * self.time_base
 
     def index_at_time(self, time_s: float) -> int:
         """The frame on screen at ``time_s`` seconds: the last one that starts at or before it."""
@@ -117,8 +125,8 @@ def frame_index(path, stream_index: int) -> FrameIndex:
     try:
         with np.load(cache) as data:
             return FrameIndex(data["pts"], data["keyframe_pts"], float(data["time_base"]), int(data["start_pts"]))
-    except (OSError, KeyError, ValueError):
-        pass
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        pass  # missing, or damaged (say by a power cut while it was written): build it again
     index = build_frame_index(path, stream_index)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
