@@ -16,30 +16,17 @@ import av
 import numpy as np
 import pytest
 
-# tests/ has no __init__.py: plain `pytest` puts tests/ itself on sys.path (`media`),
-# `python -m pytest` also the project root (`tests.media`). Accept either.
-try:
-    from tests.media import (
-        corrupt_video_packet,
-        decode_frames,
-        frame_pts,
-        make_audio_only,
-        make_clip,
-        make_cover_art,
-        packet_hashes,
-        read_burned_index,
-    )
-except ModuleNotFoundError:
-    from media import (  # type: ignore[no-redef]
-        corrupt_video_packet,
-        decode_frames,
-        frame_pts,
-        make_audio_only,
-        make_clip,
-        make_cover_art,
-        packet_hashes,
-        read_burned_index,
-    )
+# tests/ has no __init__.py: pytest puts tests/ itself on sys.path, as for every test module.
+from media import (
+    corrupt_video_packet,
+    decode_frames,
+    frame_pts,
+    make_audio_only,
+    make_clip,
+    make_cover_art,
+    packet_hashes,
+    read_burned_index,
+)
 from videodeblur.errors import InputError, InvalidParameterError, OutputError
 from videodeblur.io import (
     FrameItem,
