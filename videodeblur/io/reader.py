@@ -526,14 +526,20 @@ class VideoReader:
         video.codec_context.flush_buffers()
         self._reset_state()
         self._started = True  # a later events() must rewind
+        context = video.codec_context
         try:
             for packet in self.container.demux(video):
+                # On the way to the target, frames that no other frame refers to need not be
+                # decoded (a quarter of the time with x264's B-frames); the target always is.
+                context.skip_frame = "DEFAULT" if packet.pts == target or not packet.size else "NONREF"
                 # The empty packet demux() ends with flushes the decoder's last frames.
                 for frame in video.decode(packet if packet.size else None):
                     if frame.pts == target:
                         return self._to_item(frame, index)
         except (av.error.FFmpegError, OSError) as exc:
             raise InputError(f"input '{self.path}': decode error seeking frame {index}: {_av_message(exc)}") from None
+        finally:
+            context.skip_frame = "DEFAULT"
         raise InputError(f"input '{self.path}': frame {index} (pts {target}) could not be decoded")
 
     def _rewind(self) -> None:
