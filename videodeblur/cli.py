@@ -85,7 +85,25 @@ def _command_run(args) -> int:
     report = deblur_file(args.input, args.output, config, overwrite=args.overwrite, progress=args.progress)
     print(f"wrote {report.output}: {report.frames} frames restored, {report.packets_copied} packets copied",
           file=sys.stderr)
+    warning = _loss_warning(args.input, report)
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
+
+
+def _loss_warning(input_path, report) -> str | None:
+    """One line saying what a completed run could not restore, or None when nothing was lost."""
+    parts = []
+    if report.decode_errors:
+        where = sorted({frame for frame, _ in report.decode_errors})
+        shown = ", ".join(str(frame) for frame in where[:20]) + (", ..." if len(where) > 20 else "")
+        parts.append(f"{len(report.decode_errors)} decode error(s) skipped, at frame(s) {shown}")
+    if report.frames_lost:
+        parts.append(f"{report.frames} of {report.frames_declared} declared frames restored, "
+                     f"{report.frames_lost} lost (truncated or damaged file)")
+    if not parts:
+        return None
+    return f"videodeblur: warning: input '{input_path}': " + "; ".join(parts)
 
 
 def _parse_crop(text):

@@ -5,7 +5,7 @@ A configuration has five sections::
     [psf]            the blur to undo (point spread function)
     [deconvolution]  how to undo it
     [output]         how to encode the restored video
-    [pipeline]       parallelism
+    [pipeline]       parallelism and input safety limits
     [trim]           which part of the video to process
 
 Every value is checked before any frame is touched, and *every* problem is reported at
@@ -45,6 +45,7 @@ from videodeblur.errors import ConfigError
 __all__ = [
     "CODECS",
     "Config",
+    "DEFAULT_MAX_FRAME_PIXELS",
     "DeconvolutionSection",
     "MAX_CONFIG_BYTES",
     "OutputSection",
@@ -82,6 +83,8 @@ PSF_FILE_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".npy")
 
 MAX_WORKERS = 256
 MAX_FRAMES_IN_FLIGHT = 1024
+#: Default of ``pipeline.max_frame_pixels``: 8192 x 8192.
+DEFAULT_MAX_FRAME_PIXELS = 8192 * 8192
 
 #: The keys that must be set for each PSF kind.
 _REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
@@ -428,7 +431,7 @@ class OutputSection(BaseModel):
 
 
 class PipelineSection(BaseModel):
-    """``[pipeline]``: parallelism.
+    """``[pipeline]``: parallelism and how damaged input is handled.
 
     Attributes
     ----------
@@ -436,6 +439,13 @@ class PipelineSection(BaseModel):
         Worker processes; 0 means one per CPU core, otherwise 1..256.
     frames_in_flight : int
         Frames decoded but not yet written; 0 means ``2 * workers + 2``, otherwise 1..1024.
+    tolerate_decode_errors : bool
+        false (default): a packet that fails to decode stops the run (exit 3, the message
+        names the frame). true: such packets are skipped, the run completes and the number
+        of decode errors and the frame numbers where they happened are reported.
+    max_frame_pixels : int
+        Largest frame (width x height, >= 1) that is opened; a larger declared size is
+        refused before anything is decoded. Default 8192 x 8192 = 67108864.
     """
 
     model_config = _MODEL_CONFIG
@@ -454,6 +464,10 @@ class PipelineSection(BaseModel):
             lambda n: 0 <= n <= MAX_FRAMES_IN_FLIGHT,
         ),
     ] = 0
+    tolerate_decode_errors: Annotated[bool, PlainValidator(_validate_bool)] = False
+    max_frame_pixels: Annotated[
+        int, _integer("must be an integer >= 1 (width x height in pixels)", lambda n: n >= 1)
+    ] = DEFAULT_MAX_FRAME_PIXELS
 
 
 class TrimSection(BaseModel):

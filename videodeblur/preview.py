@@ -39,7 +39,9 @@ class Previewer:
 
     def __init__(self, input_path, config=None):
         self.config = _resolve_config(config)
-        self.reader = VideoReader(input_path)
+        pipeline = self.config.pipeline
+        self.reader = VideoReader(input_path, tolerate_decode_errors=pipeline.tolerate_decode_errors,
+                                  max_frame_pixels=pipeline.max_frame_pixels)
         try:
             self.info = self.reader.info
             self.frames = frame_index(self.reader.path, self.info.stream_index)

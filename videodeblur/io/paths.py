@@ -166,6 +166,9 @@ def atomic_output(output_path) -> Iterator[Path]:
             raise OutputError(
                 f"output '{target}': no space left writing {temp.name} ({exc.strerror or exc})"
             ) from exc
+        if type(exc) is OutputError and f"'{temp}'" in str(exc):
+            # The writer only knows the temporary name; the user gave the target's.
+            raise OutputError(str(exc).replace(f"'{temp}'", f"'{target}'")) from exc
         # Anything else (an InputError from the reader, Ctrl-C, a bug) keeps its own
         # type and exit code: only the cleanup is ours.
         raise

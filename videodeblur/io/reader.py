@@ -36,7 +36,11 @@ from av.sidedata.sidedata import Type as _SideDataType
 from videodeblur.errors import InputError, InvalidParameterError
 from videodeblur.io.paths import check_input
 
-__all__ = ["FrameItem", "VideoInfo", "VideoReader", "planar_format", "probe"]
+__all__ = ["DEFAULT_MAX_FRAME_PIXELS", "FrameItem", "VideoInfo", "VideoReader", "planar_format", "probe"]
+
+#: Largest frame (width x height) opened by default: 8192 x 8192. A damaged or hostile
+#: header can declare any size; refusing it up front keeps memory bounded.
+DEFAULT_MAX_FRAME_PIXELS = 8192 * 8192
 
 # FFmpeg's "unspecified" value of each colour tag; reported as None.
 _UNSPECIFIED = {"color_primaries": 2, "color_trc": 2, "colorspace": 2, "color_range": 0}
@@ -284,6 +288,15 @@ def _display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
     return None
 
 
+def _looks_like_iso_media(path: Path) -> bool:
+    """Whether the file starts with an ISO base media (MP4/MOV) 'ftyp' box."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(8)[4:8] == b"ftyp"
+    except OSError:
+        return False
+
+
 def _is_attached_pic(stream) -> bool:
     return bool(int(stream.disposition) & int(av.stream.Disposition.attached_pic))
 
@@ -304,6 +317,12 @@ class VideoReader:
         Input media file.
     threads : {"AUTO", "FRAME", "SLICE", "NONE"}
         Decoder threading (``stream.thread_type``).
+    tolerate_decode_errors : bool
+        Skip packets that fail to decode (each is recorded in :attr:`decode_errors`)
+        instead of raising :class:`InputError`.
+    max_frame_pixels : int or None
+        Refuse a video stream whose declared (or first decoded) frame has more pixels
+        than this, before any frame is decoded; None: no limit.
 
     Attributes
     ----------
@@ -321,27 +340,45 @@ class VideoReader:
     Raises
     ------
     InputError
-        Missing, empty or non-media file; no video stream; undecodable first frame.
+        Missing, empty or non-media file; no video stream; undecodable first frame;
+        frame larger than ``max_frame_pixels``.
     InvalidParameterError
-        Unknown ``threads`` value.
+        Unknown ``threads`` value, bad ``max_frame_pixels``.
     """
 
-    def __init__(self, path, *, threads: str = "AUTO"):
+    def __init__(self, path, *, threads: str = "AUTO", tolerate_decode_errors: bool = False,
+                 max_frame_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS):
         self.path = Path(path)
         threads = str(threads).upper()
         if threads not in _THREAD_TYPES:
             raise InvalidParameterError(f"threads must be one of {', '.join(_THREAD_TYPES)}, got {threads!r}")
+        if max_frame_pixels is not None and (
+            not isinstance(max_frame_pixels, int) or isinstance(max_frame_pixels, bool) or max_frame_pixels < 1
+        ):
+            raise InvalidParameterError(f"max_frame_pixels must be an integer >= 1 or None, got {max_frame_pixels!r}")
+        self.tolerate_decode_errors = bool(tolerate_decode_errors)
+        self.max_frame_pixels = max_frame_pixels
         self.decode_errors: list[tuple[int, str]] = []
         self.container = None
         check_input(self.path)
         try:
             self.container = av.open(str(self.path), "r")
         except av.error.InvalidDataError as exc:
+            if _looks_like_iso_media(self.path):
+                # An MP4/MOV whose index ('moov', written last unless +faststart) is
+                # missing: typically a recording or a copy that was cut short.
+                raise InputError(
+                    f"input '{self.path}': truncated or damaged MP4/MOV file, its index cannot be read "
+                    f"({_av_message(exc)})"
+                ) from None
             raise InputError(f"input '{self.path}': not a media file ({_av_message(exc)})") from None
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise InputError(f"input '{self.path}': cannot open ({_av_message(exc)})") from None
         try:
             self._video = self._select_video_stream()
+            cc = self._video.codec_context
+            # The declared size, before anything is decoded (0 when the header has none).
+            self._check_frame_size(cc.width or 0, cc.height or 0)
             self.copy_streams = [
                 s
                 for s in self.container.streams
@@ -352,6 +389,7 @@ class VideoReader:
             self._started = False
             self._reset_state()
             first = self._prime()
+            self._check_frame_size(first.width, first.height)
             self.info = self._make_info(first)
             v = self._video
             self._start = (
@@ -376,6 +414,14 @@ class VideoReader:
         if stream.codec_context is None:
             raise InputError(f"input '{self.path}': no decoder for the video stream #{stream.index}")
         return stream
+
+    def _check_frame_size(self, width: int, height: int) -> None:
+        limit = self.max_frame_pixels
+        if limit is not None and width * height > limit:
+            raise InputError(
+                f"input '{self.path}': frame size {width}x{height} ({width * height} pixels) exceeds the limit of "
+                f"{limit} pixels; raise it with --set pipeline.max_frame_pixels={width * height} if the file is genuine"
+            )
 
     def _reset_state(self) -> None:
         self._raw = self._iter_raw()
@@ -471,6 +517,12 @@ class VideoReader:
                     if flushed:
                         continue
                     flushed = True
+                elif packet.is_corrupt:
+                    # The demuxer could not read the whole packet (a file cut short, a damaged
+                    # sector): decoding it yields a broken frame at best, and with frame
+                    # threading the error also swallows intact frames still in the decoder.
+                    self._damaged_packet()
+                    continue
                 yield from self._decode(video, packet)
             elif packet.size:
                 yield packet
@@ -479,9 +531,20 @@ class VideoReader:
             # by the decoder (B-frame and thread delay) must not be lost.
             yield from self._decode(video, None)
 
+    def _damaged_packet(self) -> None:
+        """A video packet flagged corrupt by the demuxer: recorded, and skipped or raised like a decode error."""
+        msg = "damaged or truncated packet"
+        self.decode_errors.append((self._decoded, msg))
+        if not self.tolerate_decode_errors:
+            raise InputError(
+                f"input '{self.path}': {msg} at frame {self._decoded} ("
+                "--set pipeline.tolerate_decode_errors=true skips such packets)"
+            )
+
     def _decode(self, video, packet) -> Iterator:
         """Decode one packet (``None`` flushes), counting frames; a decode error is recorded
-        in :attr:`decode_errors` and raised as :class:`InputError` naming the frame reached."""
+        in :attr:`decode_errors` and raised as :class:`InputError` naming the frame reached
+        (with ``tolerate_decode_errors`` the packet is skipped instead)."""
         try:
             frames = video.decode(packet)
         except (av.error.FFmpegError, OSError) as exc:
@@ -489,7 +552,12 @@ class VideoReader:
                 return  # the decoder was already flushed: nothing is held back
             msg = _av_message(exc)
             self.decode_errors.append((self._decoded, msg))
-            raise InputError(f"input '{self.path}': decode error at frame {self._decoded}: {msg}") from None
+            if self.tolerate_decode_errors:
+                return
+            raise InputError(
+                f"input '{self.path}': decode error at frame {self._decoded}: {msg} "
+                "(--set pipeline.tolerate_decode_errors=true skips such packets)"
+            ) from None
         for frame in frames:
             self._decoded += 1
             yield frame
@@ -550,6 +618,7 @@ class VideoReader:
             raise InputError(f"input '{self.path}': cannot seek back to the start ({_av_message(exc)})") from None
         self._video.codec_context.flush_buffers()
         self._reset_state()
+        self.decode_errors = []
 
     def _items(self) -> Iterator:
         primed, self._primed = self._primed, []
@@ -794,13 +863,15 @@ class VideoReader:
         return f"VideoReader({str(self.path)!r})"
 
 
-def probe(path) -> VideoInfo:
+def probe(path, *, max_frame_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS) -> VideoInfo:
     """Describe the main video stream of a media file.
 
     Parameters
     ----------
     path : str or os.PathLike
         Input media file.
+    max_frame_pixels : int or None
+        Refuse larger frames (see :class:`VideoReader`); None: no limit.
 
     Returns
     -------
@@ -812,8 +883,8 @@ def probe(path) -> VideoInfo:
     InputError
         Missing file, directory, empty file, not a media file, no video stream (e.g.
         audio only), only an attached picture (cover art), or the first frame cannot be
-        decoded.
+        decoded, or the frame is larger than ``max_frame_pixels``.
     """
-    with VideoReader(path, threads="AUTO") as reader:
+    with VideoReader(path, threads="AUTO", max_frame_pixels=max_frame_pixels) as reader:
         return reader.info
 

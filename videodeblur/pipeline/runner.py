@@ -51,11 +51,25 @@ class RunReport:
         Video frames restored and written.
     packets_copied : int
         Packets of other streams (audio, subtitles, data) copied unchanged.
+    frames_declared : int or None
+        The frame count the input's container declares, when it declares one and the
+        whole file was processed (no trim); more than ``frames`` means frames were lost
+        (a truncated or damaged file).
+    decode_errors : tuple of (int, str)
+        ``(frame number reached, message)`` of each packet skipped because it failed to
+        decode (only with ``pipeline.tolerate_decode_errors``).
     """
 
     output: Path
     frames: int
     packets_copied: int
+    frames_declared: int | None = None
+    decode_errors: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def frames_lost(self) -> int:
+        """Declared frames that were not restored (0 when the container declares no count)."""
+        return max(0, self.frames_declared - self.frames) if self.frames_declared is not None else 0
 
 
 class _Failure:
@@ -167,7 +181,9 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
     config = _resolve_config(config)
     input_path, output_path = Path(input_path), Path(output_path)
     check_paths(input_path, output_path, overwrite=overwrite)
-    with VideoReader(input_path) as reader:
+    pipeline = config.pipeline
+    with VideoReader(input_path, tolerate_decode_errors=pipeline.tolerate_decode_errors,
+                     max_frame_pixels=pipeline.max_frame_pixels) as reader:
         restorer = restorer_factory(config, reader.info)
         trim = config.trim
         range_arguments = {
@@ -190,7 +206,10 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
                 )
             if frames == 0:
                 raise InputError(f"input '{input_path}': no video frame decoded in the selected range")
-    return RunReport(output_path, frames, packets)
+        whole_file = not range_arguments
+        declared = reader.info.frame_count if whole_file else None
+        decode_errors = tuple(reader.decode_errors)
+    return RunReport(output_path, frames, packets, declared, decode_errors)
 
 
 def _expected_frames(info: VideoInfo, trim) -> int | None:
