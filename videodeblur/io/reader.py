@@ -98,6 +98,12 @@ class VideoInfo:
         it verbatim.
     sample_aspect_ratio : fractions.Fraction or None
         Sample (pixel) aspect ratio, None when unknown or square-by-default.
+    interlaced : bool
+        The first frame is flagged interlaced, or the stream declares an interlaced
+        field order.
+    field_order : int or None
+        FFmpeg ``AVFieldOrder`` of an interlaced stream (2 TT, 3 BB, 4 TB, 5 BT); None
+        when progressive or unknown. The writer tags the output with it.
     """
 
     path: Path
@@ -119,6 +125,8 @@ class VideoInfo:
     stream_index: int
     display_matrix: tuple[int, ...] | None = None
     sample_aspect_ratio: Fraction | None = None
+    interlaced: bool = False
+    field_order: int | None = None
 
 
 @dataclass
@@ -471,6 +479,11 @@ class VideoReader:
             sar = _fraction_or_none(v.sample_aspect_ratio)
         except (ZeroDivisionError, AttributeError, ValueError):
             sar = None
+        # AVFieldOrder: 0 unknown, 1 progressive, 2..5 the interlaced orders. PyAV 18 has
+        # no per-frame field order (only VideoFrame.interlaced_frame), so the stream's is used.
+        field_order = int(getattr(cc, "field_order", 0) or 0)
+        field_order = field_order if 2 <= field_order <= 5 else None
+        interlaced = bool(getattr(first, "interlaced_frame", False)) or field_order is not None
         return VideoInfo(
             path=self.path,
             width=first.width,
@@ -491,6 +504,8 @@ class VideoReader:
             stream_index=v.index,
             display_matrix=matrix,
             sample_aspect_ratio=sar,
+            interlaced=interlaced,
+            field_order=field_order,
         )
 
     # -- reading ----------------------------------------------------------------

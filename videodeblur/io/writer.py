@@ -33,6 +33,14 @@ Findings for PyAV 18.1 this module relies on:
 * The MP4 muxer writes its own empty gap samples between ``mov_text`` subtitles, so
   a copied MP4 subtitle track gains zero-length empty samples (``ffmpeg -c copy``
   does the same); the text samples are byte-identical.
+* A QuickTime ``tmcd`` timecode track copied with ``add_stream_from_template`` fails
+  when the file is finished ("avg_frame_rate not set for tmcd track": PyAV cannot set
+  a data stream's frame rate); the writer puts the timecode on the video stream
+  instead and the MOV/MP4 muxer writes the identical track. Matroska holds no data
+  stream; such inputs are refused before anything is written.
+* Interlacing: PyAV 18 cannot flag a frame interlaced (``interlaced_frame`` is read
+  only); the stream's field order is set on the encoder and libx264 codes fields
+  (``+ildct+ilme``, ``bff=1`` for bottom-first), so decoders flag the frames again.
 * Bundled libx264 is built with high bit depth: ``yuv420p10le``, ``yuv422p10le`` and
   ``yuv444p10le`` encode (High 10 / High 4:2:2 / High 4:4:4 profiles).
 """
@@ -62,6 +70,11 @@ _STALE_METADATA = {"duration", "number_of_frames", "number_of_bytes", "encoder",
 # Encoders that reject frame sizes not divisible by the chroma subsampling factor.
 _NEEDS_MOD_CHROMA = {"libx264", "libx265", "libx264rgb", "prores_ks"}
 
+
+
+def _is_timecode_track(src) -> bool:
+    """A QuickTime/MP4 'tmcd' timecode track: a data stream whose metadata has its timecode."""
+    return src.type == "data" and bool(src.metadata.get("timecode"))
 
 
 def _format_of(pix_fmt: str) -> av.VideoFormat:
@@ -271,6 +284,8 @@ class VideoWriter:
         self._ext = self.path.suffix or self.container.format.name
         try:
             self.stream = self._add_video_stream(enc, pix_fmt, crf, preset, codec_options)
+            # Input stream index -> output stream; None: the muxer writes that stream itself
+            # (a timecode track), its packets are not copied.
             self._stream_map = {}
             for src in copy_streams:
                 self._stream_map[src.index] = self._add_copy_stream(src)
@@ -343,6 +358,13 @@ class VideoWriter:
         if enc.name == "libx265" and "x265-params" not in options:
             # x265 logs its settings to stderr itself, bypassing FFmpeg's log level.
             options["x265-params"] = "log-level=error"
+        if info.interlaced and enc.name == "libx264":
+            # Keep interlaced coding: progressive coding of interleaved fields is lossier and
+            # drops the decoder's interlaced flag. PyAV 18 cannot flag frames as
+            # interlaced, so x264's field order comes from its parameters (default top first).
+            options.setdefault("flags", "+ildct+ilme")
+            if info.field_order in (3, 5):
+                options.setdefault("x264-params", "bff=1")
         stream.codec_context.options.update(options)
         stream.width = info.width
         stream.height = info.height
@@ -358,6 +380,9 @@ class VideoWriter:
                 setattr(stream.codec_context, key, value)
         if info.sample_aspect_ratio:
             stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
+        if info.field_order is not None:
+            # The container's field order tag (MOV 'fiel', Matroska FieldOrder).
+            stream.codec_context.field_order = info.field_order
         if info.display_matrix is not None:
             stream.set_display_matrix(info.display_matrix)
         elif info.rotation_deg:
@@ -370,17 +395,37 @@ class VideoWriter:
             return "use .mov or .mp4 like the input"
         return "use .mkv (Matroska holds almost any stream) or .mov"
 
+    def _refuse_copy_stream(self, src, name: str):
+        return OutputError(
+            f"output '{self.path}': the {self._ext} container ({self.container.format.name}) cannot hold "
+            f"{src.type} stream #{src.index} ({name}); {self._suggest()}"
+        )
+
     def _add_copy_stream(self, src):
+        fmt = self.container.format.name
+        if _is_timecode_track(src):
+            # A QuickTime 'tmcd' track. Copied from a template it lacks the frame rate the
+            # MOV muxer needs ("avg_frame_rate not set for tmcd track" when the file is
+            # finished); given the timecode, the muxer writes the same track itself (the
+            # one sample is the frame number of the start timecode). Matroska holds no
+            # data streams: refused here rather than by the header writer's bare EINVAL.
+            if fmt.split(",")[0] in ("mov", "mp4"):
+                self.stream.metadata["timecode"] = src.metadata["timecode"]
+                return None
+            raise self._refuse_copy_stream(src, "tmcd timecode")
+        if src.type == "data" and "matroska" in fmt:
+            raise self._refuse_copy_stream(src, "data")
         try:
             out = self.container.add_stream_from_template(src)
         except (ValueError, av.error.FFmpegError) as exc:
             name = getattr(getattr(src, "codec_context", None), "name", None) or src.type
-            raise OutputError(
-                f"output '{self.path}': the {self._ext} container ({self.container.format.name}) cannot hold "
-                f"{src.type} stream #{src.index} ({name}); {self._suggest()}"
-            ) from None
+            raise self._refuse_copy_stream(src, name) from None
         # mkvmerge suffixes its statistics with a language ("DURATION-eng").
         meta = {k: v for k, v in src.metadata.items() if k.lower().split("-")[0] not in _STALE_METADATA}
+        if "name" in meta and "title" not in meta:
+            # The MP4/MOV demuxer reads a track title back as "name", but every muxer
+            # (MP4/MOV included) writes only "title": renamed, or the title is lost.
+            meta["title"] = meta.pop("name")
         if meta:
             out.metadata.update(meta)
         # The template copy keeps codec parameters only: default/forced/cover-art flags
@@ -446,9 +491,11 @@ class VideoWriter:
             return
         src = packet.stream
         index = src.index if src is not None else packet.stream_index
-        out = self._stream_map.get(index)
-        if out is None:
+        if index not in self._stream_map:
             raise InvalidParameterError(f"packet of stream #{index} is not one of the copy streams")
+        out = self._stream_map[index]
+        if out is None:
+            return  # a stream the muxer writes itself (timecode track)
         if not packet.time_base:
             packet.time_base = out.time_base
         # Re-pointing the packet at the output stream; mux() then rescales pts, dts and
