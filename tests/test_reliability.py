@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from media import frame_pts, make_clip, packet_hashes
@@ -328,3 +329,16 @@ def test_output_through_a_symlink_to_the_input(tmp_path, small_clip, capsys, ove
     assert small_clip.read_bytes() == original
     assert link.is_symlink() and os.readlink(link) == str(small_clip)
     assert _files(tmp_path) == ["alias", "in.mp4", "link.mp4"]
+
+
+@pytest.mark.parametrize("suffix, writer", [(".png", "png"), (".jpg", "jpg"), (".tif", "tif")])
+def test_still_image_input_is_refused_with_one_line(tmp_path, capsys, suffix, writer):
+    import cv2
+
+    image = tmp_path / f"still{suffix}"
+    cv2.imwrite(str(image), (np.random.default_rng(0).random((48, 64)) * 255).astype(np.uint8))
+    out = tmp_path / "out.mp4"
+    assert cli_main(["run", str(image), "-o", str(out), "--quiet"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "still image" in err[0] and image.name in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [image.name]

@@ -421,6 +421,14 @@ class VideoReader:
         stream = main[0]
         if stream.codec_context is None:
             raise InputError(f"input '{self.path}': no decoder for the video stream #{stream.index}")
+        demuxer = self.container.format.name
+        if demuxer == "image2" or demuxer.endswith("_pipe"):
+            # FFmpeg reads a PNG/JPEG/TIFF as a one-frame "video"; writing it out as a movie
+            # is not what anyone running this on a still means.
+            raise InputError(
+                f"input '{self.path}': a still image ({demuxer}), not a video; restore stills with "
+                "videodeblur.deconvolve() in Python"
+            )
         return stream
 
     def _check_frame_size(self, width: int, height: int) -> None:
