@@ -342,3 +342,12 @@ def test_still_image_input_is_refused_with_one_line(tmp_path, capsys, suffix, wr
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "still image" in err[0] and image.name in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == [image.name]
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux sysfs, where no regular file can be created")
+def test_output_directory_where_nothing_can_be_written_even_as_root(small_clip, capsys):
+    before = small_clip.read_bytes()
+    assert cli_main(["run", str(small_clip), "-o", "/sys/kernel/videodeblur_out.mp4", "--quiet"]) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write in directory" in err[0]
+    assert small_clip.read_bytes() == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,6 +103,13 @@ def check_paths(input_path, output_path, *, overwrite: bool) -> None:
     # directory (not only the file) must be writable.
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"output '{out}': directory '{parent}' is not writable")
+    # os.access answers yes to root everywhere and knows nothing of read-only mounts:
+    # creating (and removing) a small file there is the only real answer.
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".videodeblur-write-test-"):
+            pass
+    except OSError as error:
+        raise OutputError(f"output '{out}': cannot write in directory '{parent}' ({error.strerror})") from None
 
 
 def partial_path(output_path) -> Path:
