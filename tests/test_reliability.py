@@ -351,3 +351,40 @@ def test_output_directory_where_nothing_can_be_written_even_as_root(small_clip, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot write in directory" in err[0]
     assert small_clip.read_bytes() == before
+
+
+KILLABLE_CLI = """
+import sys, time
+from videodeblur.cli import main
+from videodeblur.pipeline import runner
+original = runner.FrameRestorer.restore
+def slow(self, item):
+    time.sleep(0.05)  # a long render, so that the kill lands mid-run
+    return original(self, item)
+runner.FrameRestorer.restore = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_killed_run_leaves_no_output_and_the_next_run_cleans_up(tmp_path):
+    """SIGKILL cannot be caught: the output name must still never hold a partial file, and the
+    hidden temporary file the killed run left is removed by the next run into that folder."""
+    import signal
+    import time
+
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=120, audio=True)
+    out = tmp_path / "out.mp4"
+    process = subprocess.Popen([sys.executable, "-c", KILLABLE_CLI, "run", str(clip), "-o", str(out), "--quiet"],
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(tmp_path.glob(".out.partial-*.mp4")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert not out.exists()
+    leftovers = list(tmp_path.glob(".out.partial-*.mp4"))
+    assert len(leftovers) == 1  # hidden, and named as unfinished
+    assert cli_main(["run", str(clip), "-o", str(out), "--quiet"]) == 0
+    assert out.exists() and not list(tmp_path.glob(".out.partial-*"))
+    assert frame_pts(out) == frame_pts(clip)

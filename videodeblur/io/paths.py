@@ -8,6 +8,7 @@ through a long run.
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import secrets
 import tempfile
@@ -127,7 +128,41 @@ def partial_path(output_path) -> Path:
         picks the same container format as for the target.
     """
     out = Path(output_path)
-    return out.with_name(f".{out.stem}.partial-{secrets.token_hex(4)}{out.suffix}")
+    # The writer's process id is part of the name, so a later run can tell the leftovers
+    # of a killed run (process gone) from the file of a run still in progress.
+    return out.with_name(f".{out.stem}.partial-{os.getpid()}-{secrets.token_hex(4)}{out.suffix}")
+
+
+def remove_stale_partials(output_path) -> list[Path]:
+    """Delete temporary files that killed runs (SIGKILL, power cut) left next to ``output_path``.
+
+    Only files named like :func:`partial_path`'s whose process no longer exists are removed.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    out = Path(output_path)
+    parent = out.parent if str(out.parent) else Path(".")
+    removed = []
+    for candidate in parent.glob(f".{glob.escape(out.stem)}.partial-*{glob.escape(out.suffix)}"):
+        pid_text = candidate.name[len(f".{out.stem}.partial-"):].split("-", 1)[0]
+        if not pid_text.isdigit() or _process_alive(int(pid_text)):
+            continue
+        _remove_quietly(candidate)
+        removed.append(candidate)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _remove_quietly(path: Path) -> None:
@@ -155,7 +190,8 @@ def atomic_output(output_path) -> Iterator[Path]:
     Yields
     ------
     pathlib.Path
-        The temporary path to write to (``.<name>.partial-<random><ext>``).
+        The temporary path to write to (``.<name>.partial-<pid>-<random><ext>``). Leftovers
+        of earlier runs that were killed are removed first (:func:`remove_stale_partials`).
 
     Raises
     ------
@@ -165,6 +201,7 @@ def atomic_output(output_path) -> Iterator[Path]:
         KeyboardInterrupt) is re-raised unchanged after the temporary file is removed.
     """
     target = Path(output_path)
+    remove_stale_partials(target)
     temp = partial_path(target)
     try:
         yield temp
