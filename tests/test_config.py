@@ -602,3 +602,22 @@ def test_arbitrary_bytes_give_config_or_config_error(content):
 def test_unparsable_override_of_a_required_key_is_not_also_missing():
     problems = problems_of(overrides=["psf.kind=gaussian", 'psf.sigma="2'])
     assert len(problems) == 1 and problems[0].startswith("psf.sigma: cannot read")
+
+
+def test_psf_path_with_dot_dot_is_resolved_and_must_exist(tmp_path):
+    """Decision: '..' is an ordinary relative path (a PSF in a sibling folder); what matters is
+    that the file exists. A path that climbs to nowhere is a listed problem, nothing runs."""
+    kernels = tmp_path / "kernels"
+    configs = tmp_path / "configs"
+    kernels.mkdir()
+    configs.mkdir()
+    (kernels / "k.npy").write_bytes(b"")  # existence is what the config checks
+    good = configs / "good.toml"
+    good.write_text('[psf]\nkind = "file"\npath = "../kernels/k.npy"\n')
+    assert Path(load_config(good).psf.path) == (kernels / "k.npy").resolve()
+    bad = configs / "bad.toml"
+    bad.write_text('[psf]\nkind = "file"\npath = "../../../../../../../../nowhere/k.npy"\n[output]\ncrf = -3\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(bad)
+    problems = " ".join(caught.value.problems)
+    assert "psf.path" in problems and "output.crf" in problems
