@@ -133,6 +133,20 @@ class SpectrumSamples:
     pixel_count: int
 
 
+def _non_dc_bins(otf: np.ndarray, regulariser_power: np.ndarray):
+    """Flattened |H|^2 and |P|^2 (float64) and the flat indices of every bin but DC."""
+    otf_power = (otf.real.astype(np.float64) ** 2 + otf.imag.astype(np.float64) ** 2).ravel()
+    regulariser = regulariser_power.astype(np.float64).ravel()
+    return otf_power, regulariser, np.nonzero(regulariser > 0)[0]
+
+
+def _mirror_weight(flat_index: np.ndarray, columns: int) -> np.ndarray:
+    """How many full-spectrum bins each half-spectrum bin stands for: interior columns are two
+    (their mirror image is implicit), the first and last column one."""
+    column = flat_index % columns
+    return np.where((column == 0) | (column == columns - 1), 1.0, 2.0)
+
+
 def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count: int,
                      max_samples: int = 8192, bins: int = 20) -> SpectrumSamples:
     """Prepare :func:`fit_power_law` for one (frame shape, OTF).
@@ -140,19 +154,14 @@ def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count
     At most ``max_samples`` non-DC frequencies are drawn (fixed seed) and grouped into ``bins``
     bins of ``log |P|^2``, so that fitting a frame costs a fraction of a millisecond.
     """
-    otf_power = (otf.real.astype(np.float64) ** 2 + otf.imag.astype(np.float64) ** 2).ravel()
-    regulariser = regulariser_power.astype(np.float64).ravel()
-    index = np.nonzero(regulariser > 0)[0]
+    otf_power, regulariser, index = _non_dc_bins(otf, regulariser_power)
     if index.size > max_samples:
         # Runs of 16 neighbouring bins at fixed random places: random, so no stride aliases with
         # the row length, and in runs, so gathering them per frame reads whole cache lines.
         run = 16
         starts = np.random.default_rng(0).choice(index.size // run, max_samples // run, replace=False) * run
         index = index[np.sort((starts[:, None] + np.arange(run)[None, :]).ravel())]
-    columns = otf.shape[1]
-    column = index % columns
-    # Interior half-spectrum columns stand for two bins (their mirror image is implicit).
-    weight = np.where((column == 0) | (column == columns - 1), 1.0, 2.0)
+    weight = _mirror_weight(index, otf.shape[1])
     log_p = np.log(regulariser[index])
     edges = np.linspace(log_p.min(), log_p.max() + 1e-9, bins + 1)
     bin_index = np.clip(np.digitize(log_p, edges) - 1, 0, bins - 1)
@@ -304,14 +313,10 @@ class RiskSamples:
 
 def risk_samples(otf: np.ndarray, regulariser_power: np.ndarray, max_samples: int = 8192) -> RiskSamples:
     """Thin the half spectrum to at most ``max_samples`` bins (DC excluded) for :func:`tikhonov_lambda`."""
-    otf_power = (otf.real.astype(np.float64) ** 2 + otf.imag.astype(np.float64) ** 2).ravel()
-    regulariser = regulariser_power.astype(np.float64).ravel()
-    index = np.nonzero(regulariser > 0)[0]
+    otf_power, regulariser, index = _non_dc_bins(otf, regulariser_power)
     if index.size > max_samples:
         index = index[:: math.ceil(index.size / max_samples)]
-    column = index % otf.shape[1]
-    weight = np.where((column == 0) | (column == otf.shape[1] - 1), 1.0, 2.0)
-    return RiskSamples(otf_power[index], regulariser[index], weight)
+    return RiskSamples(otf_power[index], regulariser[index], _mirror_weight(index, otf.shape[1]))
 
 
 def tikhonov_lambda(samples: RiskSamples, noise: NoiseModel, amplitude: float, alpha: float) -> float:
