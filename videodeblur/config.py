@@ -47,6 +47,7 @@ __all__ = [
     "Config",
     "DEFAULT_MAX_FRAME_PIXELS",
     "DeconvolutionSection",
+    "Keyframe",
     "MAX_CONFIG_BYTES",
     "OutputSection",
     "PipelineSection",
@@ -63,7 +64,7 @@ __all__ = [
 #: A config file larger than this (1 MiB) is refused unread.
 MAX_CONFIG_BYTES = 1 << 20
 
-PsfKind = Literal["defocus", "motion", "gaussian", "file"]
+PsfKind = Literal["defocus", "motion", "gaussian", "file", "auto", "auto-motion", "auto-defocus"]
 Method = Literal["wiener", "tikhonov"]
 Planes = Literal["luma", "all"]
 Codec = Literal["libx264", "libx265", "prores_ks", "ffv1"]
@@ -92,7 +93,18 @@ _REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
     "motion": ("length", "angle"),
     "gaussian": ("sigma",),
     "file": ("path",),
+    "auto": (),
+    "auto-motion": (),
+    "auto-defocus": (),
 }
+#: The parameters a keyframe may set, per PSF kind that accepts keyframes.
+KEYFRAME_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "defocus": ("radius",),
+    "motion": ("length", "angle"),
+    "gaussian": ("sigma",),
+}
+#: Largest ``psf.smoothing_frames``.
+MAX_SMOOTHING_FRAMES = 100
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _PIX_FMT = re.compile(r"[a-z0-9_]{1,32}")
@@ -308,6 +320,7 @@ def _psf_rules(values: Mapping[str, Any], invalid: frozenset[str] | set[str]) ->
     for key in _REQUIRED_BY_KIND[kind]:
         if key not in invalid and values.get(key) is None:
             problems.append(f'psf.{key}: required when psf.kind = "{kind}"')
+    problems.extend(_keyframe_rules(kind, values, invalid))
     path = values.get("path")
     if kind == "file" and "path" not in invalid and isinstance(path, str):
         full = os.path.expanduser(path)
@@ -315,6 +328,39 @@ def _psf_rules(values: Mapping[str, Any], invalid: frozenset[str] | set[str]) ->
             problems.append(f"psf.path: file not found: {_quote(path, None)}")
         elif not os.path.isfile(full):
             problems.append(f"psf.path: not a file: {_quote(path, None)}")
+    return problems
+
+
+def _keyframe_rules(kind: str, values: Mapping[str, Any], invalid: frozenset[str] | set[str]) -> list[str]:
+    """Problems of ``psf.keyframes`` given the kind and the section's own parameters."""
+    keyframes = values.get("keyframes") or ()
+    if "keyframes" in invalid or not keyframes:
+        return []
+    if kind not in KEYFRAME_PARAMETERS:
+        allowed = ", ".join(f'"{k}"' for k in KEYFRAME_PARAMETERS)
+        return [f'psf.keyframes: only for psf.kind = {allowed}, not "{kind}"']
+    problems = []
+    allowed_keys = KEYFRAME_PARAMETERS[kind]
+    units = set()
+    positions = []
+    for n, keyframe in enumerate(keyframes):
+        where = f"psf.keyframes.{n}"
+        frame, time_s = keyframe.frame, keyframe.time_s
+        if (frame is None) == (time_s is None):
+            problems.append(f"{where}: needs exactly one of frame or time_s")
+        else:
+            units.add("frame" if frame is not None else "time_s")
+            positions.append(frame if frame is not None else time_s)
+        for key in ("radius", "length", "angle", "sigma"):
+            if getattr(keyframe, key) is not None and key not in allowed_keys:
+                problems.append(f'{where}.{key}: does not apply to psf.kind = "{kind}"')
+        for key in allowed_keys:
+            if getattr(keyframe, key) is None and values.get(key) is None and key not in invalid:
+                problems.append(f"{where}.{key}: required (psf.{key} is not set to fall back on)")
+    if len(units) > 1:
+        problems.append("psf.keyframes: use frame numbers or times (time_s) for every keyframe, not both")
+    elif len(positions) == len(keyframes) and any(b <= a for a, b in zip(positions, positions[1:])):
+        problems.append("psf.keyframes: must be in increasing order of frame or time, without repeats")
     return problems
 
 
@@ -342,13 +388,38 @@ def _trim_rules(values: Mapping[str, Any], invalid: frozenset[str] | set[str]) -
 # --------------------------------------------------------------------------------------
 
 
+class Keyframe(BaseModel):
+    """One entry of ``[[psf.keyframes]]``: the PSF parameters at one frame or time.
+
+    Attributes
+    ----------
+    frame : int or None
+        Frame number (from 0). Exactly one of ``frame`` and ``time_s``.
+    time_s : float or None
+        Time in seconds from the start of the video.
+    radius, length, angle, sigma : float or None
+        The parameters of ``psf.kind`` at this point; one not given keeps the section's value.
+    """
+
+    model_config = _MODEL_CONFIG
+
+    frame: _OptFrame = None
+    time_s: _OptSeconds = None
+    radius: _OptPixels = None
+    length: _OptLength = None
+    angle: _OptDegrees = None
+    sigma: _OptPixels = None
+
+
 class PsfSection(BaseModel):
     """``[psf]``: the blur to undo, described by its point spread function.
 
     Attributes
     ----------
-    kind : {"defocus", "motion", "gaussian", "file"}
-        The blur model. Default ``"defocus"``.
+    kind : {"defocus", "motion", "gaussian", "file", "auto", "auto-motion", "auto-defocus"}
+        The blur model. Default ``"defocus"``. The ``auto`` kinds estimate the blur in every
+        frame (``"auto"``: motion, defocus or none; the others: that family only, or none)
+        and smooth the estimates over time.
     radius : float
         Defocus disk radius in pixels, > 0 (sub-pixel values allowed). Default 3.0, so a
         bare config restores a mild defocus.
@@ -364,6 +435,13 @@ class PsfSection(BaseModel):
         exist, when ``kind = "file"``. Stored as an absolute path; in a config file a
         relative path is relative to the config file's folder, in an override to the
         current directory.
+    keyframes : tuple of Keyframe
+        ``[[psf.keyframes]]``: parameters at given frames or times, linearly interpolated in
+        between and held before the first and after the last (a known focus pull or a pan
+        that speeds up). For the defocus, motion and gaussian kinds.
+    smoothing_frames : int
+        For the ``auto`` kinds: each frame's blur is smoothed with the estimates of up to
+        this many frames before and after it in the same shot (0: no smoothing). Default 8.
     """
 
     model_config = _MODEL_CONFIG
@@ -374,6 +452,10 @@ class PsfSection(BaseModel):
     angle: _OptDegrees = None
     sigma: _OptPixels = None
     path: Annotated[str | None, PlainValidator(_validate_psf_path)] = None
+    keyframes: tuple[Keyframe, ...] = ()
+    smoothing_frames: Annotated[
+        int, _integer(f"must be an integer from 0 to {MAX_SMOOTHING_FRAMES}", lambda n: 0 <= n <= MAX_SMOOTHING_FRAMES)
+    ] = 8
 
     @model_validator(mode="after")
     def _check_kind(self) -> PsfSection:
@@ -591,7 +673,10 @@ def _unknown_key(loc: tuple[Any, ...], value: object) -> str:
         what = "unknown key"
         section = str(loc[0])
         model = _SECTIONS.get(section)
-        if model is not None and len(loc) == 2:
+        if loc[:2] == ("psf", "keyframes") and len(loc) == 4:
+            close = _closest(name, list(Keyframe.model_fields))
+            suggestion = _dotted(loc[:3] + (close,)) if close is not None else None
+        elif model is not None and len(loc) == 2:
             close = _closest(name, list(model.model_fields))
             if close is not None:
                 suggestion = f"{section}.{close}"
