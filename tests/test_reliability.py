@@ -358,9 +358,9 @@ import sys, time
 from videodeblur.cli import main
 from videodeblur.pipeline import runner
 original = runner.FrameRestorer.restore
-def slow(self, item):
+def slow(self, item, *args):
     time.sleep(0.05)  # a long render, so that the kill lands mid-run
-    return original(self, item)
+    return original(self, item, *args)
 runner.FrameRestorer.restore = slow
 sys.exit(main(sys.argv[1:]))
 """

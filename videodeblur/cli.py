@@ -3,6 +3,7 @@
     videodeblur run INPUT -o OUTPUT [--config FILE] [--set key=value ...] [-y]
     videodeblur preview INPUT (--frame N | --time T | --frames A:B[:STEP] | --sheet K) -o OUT.png
                         [--mode split|side|diff|restored] [--crop X,Y,W,H] [--config FILE] [--set ...]
+    videodeblur estimate INPUT -o TRACK.csv [--plot TRACK.png] [--config FILE] [--set ...] [-y]
     videodeblur config show [--config FILE] [--set key=value ...]
 
 Exit codes (see videodeblur.errors): 0 success, 1 internal error, 2 usage or config,
@@ -63,6 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
                               "diff: amplified difference; restored: the restored frame alone")
     preview.add_argument("--crop", metavar="X,Y,W,H", help="show only this rectangle (pixels)")
     add_config_options(preview)
+
+    estimate = commands.add_parser("estimate", help="find the blur of every frame and write it as CSV")
+    estimate.add_argument("input", metavar="INPUT", help="the video (never modified)")
+    estimate.add_argument("-o", "--output", required=True, metavar="TRACK.csv",
+                          help="CSV to write: one row per decoded frame, raw and smoothed parameters")
+    estimate.add_argument("--plot", metavar="TRACK.png", help="also plot the track (needs videodeblur[plot])")
+    estimate.add_argument("-y", "--overwrite", action="store_true", help="replace existing output files")
+    estimate_progress = estimate.add_mutually_exclusive_group()
+    estimate_progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                                   help="always show the progress bar (default: only on a terminal)")
+    estimate_progress.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bar")
+    add_config_options(estimate)
 
     config = commands.add_parser("config", help="inspect configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION",
@@ -159,6 +172,50 @@ def _command_preview(args) -> int:
     return 0
 
 
+#: What ``estimate`` searches when the config names a fixed kernel: that kernel's family.
+_ESTIMATE_KIND_FOR = {"defocus": "auto-defocus", "motion": "auto-motion"}
+
+
+def _command_estimate(args) -> int:
+    from pathlib import Path
+
+    from videodeblur.io.paths import check_paths
+    from videodeblur.pipeline.estimate import estimate_track, plot_track, write_track_csv
+    from videodeblur.pipeline.runner import _progress_bar
+
+    config = _load(args)
+    kind = config.psf.kind
+    if not kind.startswith("auto"):
+        # Estimating is the point of this command: search the configured kernel's family.
+        searched = _ESTIMATE_KIND_FOR.get(kind, "auto")
+        config = config.model_copy(update={"psf": config.psf.model_copy(update={"kind": searched, "keyframes": ()})})
+        print(f"videodeblur: psf.kind is {kind!r}; estimating with {searched!r}", file=sys.stderr)
+    output, plot = Path(args.output), Path(args.plot) if args.plot else None
+    if output.suffix.lower() != ".csv":
+        raise InvalidParameterError(f"estimate output '{output}' must be a .csv file")
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise InvalidParameterError(f"--plot '{plot}' must be a .png file")
+    check_paths(Path(args.input), output, overwrite=args.overwrite)
+    if plot is not None:
+        check_paths(Path(args.input), plot, overwrite=args.overwrite)
+        if plot.resolve() == output.resolve():
+            raise InvalidParameterError("--plot and -o name the same file")
+    bar = _progress_bar(args.progress, None, Path(args.input).name)
+    try:
+        rows = estimate_track(args.input, config, progress=lambda: bar.update(1))
+    finally:
+        bar.close()
+    write_track_csv(output, rows)
+    if plot is not None:
+        plot_track(plot, rows, title=Path(args.input).name)
+    kinds = {}
+    for row in rows:
+        kinds[row.spec.kind] = kinds.get(row.spec.kind, 0) + 1
+    summary = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    print(f"wrote {output}: {len(rows)} frames ({summary})" + (f" and {plot}" if plot else ""), file=sys.stderr)
+    return 0
+
+
 def _command_config_show(args) -> int:
     from videodeblur.config import config_to_toml
 
@@ -169,7 +226,8 @@ def _command_config_show(args) -> int:
 def main(argv=None) -> int:
     """Entry point of the ``videodeblur`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    handler = {"run": _command_run, "preview": _command_preview, "config": _command_config_show}[args.command]
+    handler = {"run": _command_run, "preview": _command_preview, "estimate": _command_estimate,
+               "config": _command_config_show}[args.command]
     try:
         return handler(args)
     except ConfigError as error:

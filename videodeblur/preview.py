@@ -19,6 +19,7 @@ from videodeblur.errors import InvalidParameterError, OutputError
 from videodeblur.io import FrameItem, VideoReader
 from videodeblur.io.frame_index import frame_index
 from videodeblur.io.writer import frame_from_item
+from videodeblur.pipeline.blur_track import TrackRow
 from videodeblur.pipeline.runner import FrameRestorer, _resolve_config
 
 MODES = ("split", "side", "diff", "restored")
@@ -74,30 +75,59 @@ class Previewer:
 
     def planes(self, index: int) -> tuple[FrameItem, FrameItem]:
         """(original, restored) planes of frame ``index``, as a full run would encode them."""
-        original = self.reader.frame_at(index, self.frames)
-        return original, self.restorer.restore(original)
+        original, row = self.frame_and_row(index)
+        return original, self.restorer.restore(original, row.spec)
+
+    def frame_and_row(self, index: int) -> tuple[FrameItem, TrackRow]:
+        """Frame ``index`` and the kernel a full run restores it with.
+
+        For estimated PSFs the neighbouring frames the temporal smoothing looks at are decoded
+        and analysed too (``smoothing_frames`` each side, one more before to see a shot change),
+        through the same schedule as a run, so the kernel is exactly the run's.
+        """
+        index = self.frames.check(index)
+        schedule = self.restorer.schedule()
+        if not schedule.needs_analysis:
+            original = self.reader.frame_at(index, self.frames)
+            return original, schedule.push(original)[0]
+        first = max(0, index - schedule.lookbehind_frames)
+        last = min(self.frame_count - 1, index + schedule.lookahead_frames)
+        rows, original = [], None
+        for item in self.reader.frames_between(first, last, self.frames):
+            if item.index == index:
+                original = item
+            rows.extend(schedule.push(item, schedule.analyse(item)))
+        rows.extend(schedule.finish())
+        row = next(row for row in rows if row.index == index)
+        return original, row
 
     def to_rgb(self, item: FrameItem) -> np.ndarray:
         """The frame as RGB: uint8 for 8-bit sources, uint16 for deeper ones (H x W x 3)."""
         frame = frame_from_item(item, self.info)
         return frame.to_ndarray(format="rgb24" if self.info.bit_depth <= 8 else "rgb48le")
 
-    def describe_psf(self) -> str:
+    def describe_psf(self, row: TrackRow | None = None) -> str:
+        """The kernel of a frame (or of the config when no row is given) and the method."""
+        method = self.config.deconvolution.method
+        if row is not None and row.spec is not None:
+            found = " (estimated)" if row.estimate is not None else ""
+            return f"{row.spec.describe()}{found}, {method}"
         psf = self.config.psf
         details = {"defocus": f"radius {psf.radius:g} px", "gaussian": f"sigma {psf.sigma} px",
                    "motion": f"length {psf.length} px, angle {psf.angle} deg", "file": f"{Path(str(psf.path)).name}"}
-        return f"{psf.kind} {details.get(psf.kind, '')}, {self.config.deconvolution.method}"
+        return f"{psf.kind} {details.get(psf.kind, '')}, {method}"
 
     def render(self, index: int, mode: str = "split", crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """A labelled RGB image of frame ``index`` in ``mode`` (see :data:`MODES`)."""
         if mode not in MODES:
             raise InvalidParameterError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        original, restored = self.planes(index)
+        original, row = self.frame_and_row(index)
+        restored = self.restorer.restore(original, row.spec)
         before, after = self.to_rgb(original), self.to_rgb(restored)
         if crop is not None:
             before, after = _crop(before, crop), _crop(after, crop)
         image = compose(before, after, mode)
-        label = f"frame {index}  t={self.frames.time_s(index):.3f}s  {self.describe_psf()}"
+        label = f"frame {index}  t={self.frames.time_s(index):.3f}s  {self.describe_psf(row)}"
         return _label(image, label)
 
 

@@ -298,7 +298,7 @@ def _log_power(spectrum: BlurSpectrum, geometry: _Geometry) -> np.ndarray:
     return np.log(power + floor)
 
 
-def _profile(values: np.ndarray, index: np.ndarray, bins: int) -> np.ndarray:
+def _radial_profile(values: np.ndarray, index: np.ndarray, bins: int) -> np.ndarray:
     sums = np.bincount(index, values, minlength=bins)[:bins]
     counts = np.bincount(index, minlength=bins)[:bins]
     return sums / np.maximum(counts, 1)
@@ -333,12 +333,21 @@ def _bins(geometry: _Geometry, log_power: np.ndarray, subset=None) -> _Bins:
                  geometry.profile_trend)
 
 
-def _motion_profile(bins: _Bins, angle_deg: float) -> np.ndarray:
-    """Detrended, unit-norm profile of the log spectrum along direction ``angle_deg``."""
-    u = _direction_u(bins.fx, bins.fy, angle_deg)
-    index = np.minimum((u * (2 * bins.tile_px)).astype(np.int64), bins.profile_bins - 1)
-    profile = _profile(bins.log_power, index, bins.profile_bins)[bins.profile_range]
-    return _detrend_normalise(profile[None, :], bins.profile_trend)[0]
+def _motion_profiles(bins: _Bins, angles_deg) -> np.ndarray:
+    """Detrended, unit-norm profiles of the log spectrum along each direction, one row per angle.
+
+    All directions in one ``bincount`` (profile bin + angle offset): a few large NumPy calls
+    instead of one small call per angle, which keeps the GIL free for the other workers.
+    """
+    theta = np.deg2rad(np.asarray(angles_deg, dtype=np.float64)).astype(np.float32)
+    u = np.abs(np.multiply.outer(np.cos(theta), bins.fx) - np.multiply.outer(np.sin(theta), bins.fy))
+    index = np.minimum((u * np.float32(2 * bins.tile_px)).astype(np.int64), bins.profile_bins - 1)
+    index += (np.arange(len(theta)) * bins.profile_bins)[:, None]
+    total = len(theta) * bins.profile_bins
+    sums = np.bincount(index.ravel(), np.broadcast_to(bins.log_power, u.shape).ravel(), minlength=total)
+    counts = np.bincount(index.ravel(), minlength=total)
+    profiles = (sums / np.maximum(counts, 1)).reshape(len(theta), bins.profile_bins)[:, bins.profile_range]
+    return _detrend_normalise(profiles, bins.profile_trend)
 
 
 def _r2_gain(log_power: np.ndarray, geometry: _Geometry, template: np.ndarray) -> float:
@@ -399,14 +408,15 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     coarse_bins = _bins(geometry, log_power, geometry.coarse_selected)
     coarse_templates = templates[::COARSE_LENGTH_STRIDE]
     angles = np.arange(0.0, 180.0, COARSE_ANGLE_STEP_DEG)
-    coarse = np.array([(coarse_templates @ _motion_profile(coarse_bins, angle)).max() for angle in angles])
+    coarse = (_motion_profiles(coarse_bins, angles) @ coarse_templates.T).max(axis=1)
     # 2. The best few directions, at full resolution, re-scored by their 2-D R^2 gain.
+    peaks = _local_maxima(coarse, CANDIDATES, circular=True)
+    length_indexes = np.argmax(_motion_profiles(full, angles[peaks]) @ templates.T, axis=1)
     best = None
-    for k in _local_maxima(coarse, CANDIDATES, circular=True):
-        length_index = int(np.argmax(templates @ _motion_profile(full, angles[k])))
+    for k, length_index in zip(peaks, length_indexes):
         score = _motion_r2(log_power, geometry, float(lengths[length_index]), angles[k])
         if best is None or score > best[0]:
-            best = (score, float(angles[k]), length_index)
+            best = (score, float(angles[k]), int(length_index))
     _, angle, length_index = best
     # 3. Refine the direction on finer grids, scoring only lengths near the one found; then
     #    the length with a parabola through the correlation peak (the grid is 0.05 px).
@@ -414,8 +424,9 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     span = COARSE_ANGLE_STEP_DEG
     for step in FINE_ANGLE_STEPS_DEG:
         candidates = angle + np.arange(-span, span + 1e-9, step)
-        scored = [(templates[near] @ _motion_profile(full, a), float(a)) for a in candidates]
-        scores, angle = max(scored, key=lambda item: item[0].max())
+        scores_by_angle = _motion_profiles(full, candidates) @ templates[near].T
+        best_angle = int(np.argmax(scores_by_angle.max(axis=1)))
+        angle, scores = float(candidates[best_angle]), scores_by_angle[best_angle]
         span = step
     k = int(np.argmax(scores))
     length = float(lengths[near][k] + _parabolic_peak(scores, k) * (lengths[1] - lengths[0]))
@@ -437,7 +448,7 @@ def estimate_defocus(spectrum: BlurSpectrum) -> DefocusFit:
     """
     geometry = _geometry(spectrum.tile_px)
     log_power = _log_power(spectrum, geometry)
-    profile = _profile(log_power, geometry.radial_index, geometry.profile_bins)[geometry.profile_range]
+    profile = _radial_profile(log_power, geometry.radial_index, geometry.profile_bins)[geometry.profile_range]
     normalised = _detrend_normalise(profile[None, :], geometry.profile_trend)[0]
     scores = _defocus_templates(spectrum.tile_px) @ normalised
     radii = DEFOCUS_RADII_PX

@@ -608,30 +608,72 @@ class VideoReader:
             The frame cannot be reached or decoded.
         """
         index = frames.check(index)
-        target = int(frames.pts[index])
+        for item in self.frames_between(index, index, frames):
+            return item
+        raise InputError(f"input '{self.path}': frame {index} (pts {int(frames.pts[index])}) could not be decoded")
+
+    def frames_between(self, first: int, last: int, frames) -> Iterator[FrameItem]:
+        """Decode frames ``first`` to ``last`` (inclusive) exactly, in order.
+
+        Seeks to the key frame before ``first`` and decodes forward; on the way to ``first``,
+        frames no other frame refers to are skipped undecoded.
+
+        Parameters
+        ----------
+        first, last : int
+            Frame numbers, ``first <= last``.
+        frames : FrameIndex
+            This file's frame index.
+
+        Yields
+        ------
+        FrameItem
+            Frames ``first .. last``, as :meth:`events` would have yielded them.
+
+        Raises
+        ------
+        InvalidParameterError
+            A frame number outside the clip.
+        InputError
+            The frames cannot be reached or decoded (a frame missing on the way).
+        """
+        first, last = frames.check(first), frames.check(last)
+        if last < first:
+            raise InvalidParameterError(f"frame range {first}..{last} is empty")
+        wanted = {int(frames.pts[n]): n for n in range(first, last + 1)}
+        first_pts = int(frames.pts[first])
         video = self._video
         try:
-            self.container.seek(frames.keyframe_before(index), stream=video, backward=True, any_frame=False)
+            self.container.seek(frames.keyframe_before(first), stream=video, backward=True, any_frame=False)
         except (av.error.FFmpegError, OSError) as exc:
-            raise InputError(f"input '{self.path}': cannot seek to frame {index} ({_av_message(exc)})") from None
+            raise InputError(f"input '{self.path}': cannot seek to frame {first} ({_av_message(exc)})") from None
         video.codec_context.flush_buffers()
         self._reset_state()
         self._started = True  # a later events() must rewind
         context = video.codec_context
+        expected = first
         try:
             for packet in self.container.demux(video):
-                # On the way to the target, frames that no other frame refers to need not be
-                # decoded (a quarter of the time with x264's B-frames); the target always is.
-                context.skip_frame = "DEFAULT" if packet.pts == target or not packet.size else "NONREF"
+                # Before the first wanted frame, frames that no other frame refers to need not
+                # be decoded (a quarter of the time with x264's B-frames); wanted ones always are.
+                skip = packet.size and packet.pts not in wanted and (packet.pts is None or packet.pts < first_pts)
+                context.skip_frame = "NONREF" if skip else "DEFAULT"
                 # The empty packet demux() ends with flushes the decoder's last frames.
                 for frame in video.decode(packet if packet.size else None):
-                    if frame.pts == target:
-                        return self._to_item(frame, index)
+                    index = wanted.get(frame.pts)
+                    if index is None:
+                        continue
+                    if index != expected:
+                        raise InputError(f"input '{self.path}': frame {expected} could not be decoded")
+                    yield self._to_item(frame, index)
+                    if index == last:
+                        return
+                    expected += 1
         except (av.error.FFmpegError, OSError) as exc:
-            raise InputError(f"input '{self.path}': decode error seeking frame {index}: {_av_message(exc)}") from None
+            raise InputError(f"input '{self.path}': decode error seeking frame {expected}: {_av_message(exc)}") from None
         finally:
             context.skip_frame = "DEFAULT"
-        raise InputError(f"input '{self.path}': frame {index} (pts {target}) could not be decoded")
+        raise InputError(f"input '{self.path}': frame {expected} (pts {int(frames.pts[expected])}) could not be decoded")
 
     def _rewind(self) -> None:
         # A second pass: back to the very start, decoder flushed, counters reset.

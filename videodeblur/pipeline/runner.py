@@ -19,7 +19,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,12 +31,15 @@ from videodeblur.errors import InputError, Interrupted, ProcessingError, VideoDe
 from videodeblur.fft.plans import empty_frame
 from videodeblur.io import FrameItem, VideoReader, VideoWriter, atomic_output, check_paths
 from videodeblur.io.reader import VideoInfo
-from videodeblur.pipeline.kernels import kernel_for_plane, kernel_from_config
+from videodeblur.pipeline.blur_track import AUTO_KINDS, TrackRow, schedule_for
+from videodeblur.pipeline.kernels import KernelSpec, kernel_for_plane, spec_from_config
 from videodeblur.restoration import FrameDeconvolver
 
 _END = object()
 #: Items (frames or packets) the decode thread may get ahead of the main thread.
 HANDOVER_QUEUE_SIZE = 2
+#: Kernels whose deconvolvers a FrameRestorer keeps (estimated and keyframed blurs change).
+DECONVOLVER_CACHE_SIZE = 4
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class _Failure:
 
 
 class FrameRestorer:
-    """Restores the planes of :class:`FrameItem` objects with one config; shared by worker threads.
+    """Restores the planes of :class:`FrameItem` objects; shared by worker threads.
 
     Parameters
     ----------
@@ -88,30 +91,58 @@ class FrameRestorer:
         Uses ``psf``, ``deconvolution.method/nsr/edgetaper/planes``.
     info : VideoInfo
         Frame size, pixel format and bit depth of the stream.
+
+    Notes
+    -----
+    Deconvolvers (each with its OTF, taper weights and cached filters) are kept per
+    :class:`KernelSpec`, the most recently used :data:`DECONVOLVER_CACHE_SIZE` of them, so a
+    steady estimated or keyframed blur builds its filters once.
     """
 
     def __init__(self, config: Config, info: VideoInfo):
         self.config = config
+        self.info = info
         self.max_value = float((1 << info.bit_depth) - 1)
         self.scale = 1.0 / self.max_value
-        kernel = kernel_from_config(config.psf)
         settings = config.deconvolution
-        self.plane_deconvolvers: dict[int, FrameDeconvolver] = {}
         shapes = plane_shapes(info.pix_fmt, info.width, info.height)
         # Y only, or Y, U and V; an alpha plane is never touched.
         restored_planes = 1 if settings.planes == "luma" else min(3, len(shapes))
-        for plane in range(restored_planes):
-            rows, columns = shapes[plane]
-            plane_kernel = kernel_for_plane(kernel, columns / info.width, rows / info.height)
-            self.plane_deconvolvers[plane] = FrameDeconvolver(
-                plane_kernel, (rows, columns), method=settings.method, nsr=settings.nsr,
-                edgetaper=settings.edgetaper,
-            )
+        self._plane_shapes = shapes[:restored_planes]
+        self._deconvolvers: OrderedDict[KernelSpec, dict[int, FrameDeconvolver]] = OrderedDict()
+        self._lock = threading.Lock()
         self._buffers = threading.local()
+        self.fixed_spec = None if config.psf.kind in AUTO_KINDS or config.psf.keyframes else spec_from_config(config.psf)
+        if self.fixed_spec is not None:
+            self.plane_deconvolvers = self.deconvolvers_for(self.fixed_spec)  # bad kernels fail here, early
 
-    def restore_plane(self, plane_index: int, plane: np.ndarray) -> np.ndarray:
+    def schedule(self):
+        """A fresh schedule deciding each frame's kernel for one pass over the video."""
+        return schedule_for(self.config.psf, self.info, self.max_value)
+
+    def deconvolvers_for(self, spec: KernelSpec) -> dict[int, FrameDeconvolver]:
+        """The per-plane deconvolvers of one kernel (built once, then cached)."""
+        with self._lock:
+            found = self._deconvolvers.get(spec)
+            if found is not None:
+                self._deconvolvers.move_to_end(spec)
+                return found
+            kernel = spec.kernel()
+            settings = self.config.deconvolution
+            deconvolvers = {}
+            for plane, (rows, columns) in enumerate(self._plane_shapes):
+                plane_kernel = kernel_for_plane(kernel, columns / self.info.width, rows / self.info.height)
+                deconvolvers[plane] = FrameDeconvolver(
+                    plane_kernel, (rows, columns), method=settings.method, nsr=settings.nsr,
+                    edgetaper=settings.edgetaper,
+                )
+            self._deconvolvers[spec] = deconvolvers
+            while len(self._deconvolvers) > DECONVOLVER_CACHE_SIZE:
+                self._deconvolvers.popitem(last=False)
+            return deconvolvers
+
+    def restore_plane(self, deconvolver: FrameDeconvolver, plane: np.ndarray) -> np.ndarray:
         """Restore one integer plane and return it in the same dtype, rounded and clipped."""
-        deconvolver = self.plane_deconvolvers[plane_index]
         buffers = self._buffers.__dict__.setdefault("by_shape", {})
         out = buffers.get(plane.shape)
         if out is None:
@@ -123,11 +154,20 @@ class FrameRestorer:
         np.add(out, 0.5, out=out)
         return out.astype(plane.dtype)
 
-    def restore(self, item: FrameItem) -> FrameItem:
-        """A new FrameItem with the configured planes restored; timing fields unchanged."""
+    def restore(self, item: FrameItem, spec: KernelSpec | None = None) -> FrameItem:
+        """A new FrameItem with the configured planes restored; timing fields unchanged.
+
+        ``spec`` is the frame's kernel (from the schedule); None means the fixed ``[psf]``
+        kernel. A spec of kind ``"none"`` returns the frame unchanged.
+        """
+        spec = spec if spec is not None else self.fixed_spec
+        if spec is None:
+            raise ProcessingError(f"frame {item.index}: no kernel decided (psf.kind = {self.config.psf.kind!r})")
+        if spec.kind == "none":
+            return item
         planes = list(item.planes)
-        for plane_index in self.plane_deconvolvers:
-            planes[plane_index] = self.restore_plane(plane_index, planes[plane_index])
+        for plane_index, deconvolver in self.deconvolvers_for(spec).items():
+            planes[plane_index] = self.restore_plane(deconvolver, planes[plane_index])
         return replace(item, planes=planes)
 
 
@@ -258,41 +298,106 @@ def _decode_into(events, items: queue.Queue, stop: threading.Event) -> None:
         put(_END)
 
 
-def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: int, progress) -> tuple[int, int]:
-    # A short hand-over queue: frames wait in ``pending`` (bounded by frames_in_flight), so at
-    # most frames_in_flight + 3 decoded frames exist at once (queue + one in the decoder's hand).
+class _LegacySchedule:
+    """For restorers without a ``schedule()`` (test doubles): restore(item) with no kernel."""
+
+    needs_analysis = False
+    lookahead_frames = 0
+
+    def push(self, item, analysis=None):
+        return [TrackRow(item.index, item.time_s, None)]
+
+    def finish(self):
+        return []
+
+
+@dataclass
+class _Slot:
+    """One input event on its way to the writer: a frame (with its futures) or a packet."""
+
+    entry: object
+    analysis: Future | None = None
+    restore: Future | None = None
+
+
+def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: int, progress,
+                  on_row=None) -> tuple[int, int]:
+    # A short hand-over queue: frames wait in ``pending`` (bounded by frames_in_flight plus the
+    # schedule's look-ahead), so memory does not grow with the length of the video.
+    schedule = restorer.schedule() if hasattr(restorer, "schedule") else _LegacySchedule()
+    max_pending = frames_in_flight + schedule.lookahead_frames
     items: queue.Queue = queue.Queue(maxsize=HANDOVER_QUEUE_SIZE)
     stop = threading.Event()
     decoder = threading.Thread(target=_decode_into, args=(events, items, stop), name="videodeblur-decode", daemon=True)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="videodeblur-worker")
-    pending: deque = deque()  # (FrameItem, Future) or (packet, None), in input order
+    pending: deque[_Slot] = deque()  # every event, in input order
+    to_push: deque[_Slot] = deque()  # frames whose analysis the schedule has not had yet, in order
+    waiting: dict[int, _Slot] = {}  # frames without a kernel yet, by index
     frames_pending = 0
     frames_written = packets_copied = 0
 
-    def write_ready(block_until: int) -> None:
-        """Write finished entries from the head; block while more than ``block_until`` frames are pending."""
+    def submit_rows(rows) -> None:
+        for row in rows:
+            slot = waiting.pop(row.index)
+            if row.spec is None:
+                slot.restore = pool.submit(restorer.restore, slot.entry)
+            else:
+                slot.restore = pool.submit(restorer.restore, slot.entry, row.spec)
+            if on_row is not None:
+                on_row(row)
+
+    def push_analysed(block: bool) -> None:
+        """Hand finished analyses to the schedule in frame order; optionally wait for the first."""
+        while to_push and (block or to_push[0].analysis.done()):
+            slot = to_push.popleft()
+            block = False
+            try:
+                analysis = _wait(slot.analysis)
+            except VideoDeblurError:
+                raise
+            except Exception as error:  # noqa: BLE001 - reported with the frame number
+                raise ProcessingError(
+                    f"estimating the blur of frame {slot.entry.index} failed: {type(error).__name__}: {error}"
+                ) from error
+            submit_rows(schedule.push(slot.entry, analysis))
+
+    def write_ready(block: bool) -> None:
+        """Write finished events from the head of ``pending``; optionally wait for the first frame."""
         nonlocal frames_pending, frames_written, packets_copied
         while pending:
-            entry, future = pending[0]
-            if future is None:
-                writer.mux_packet(entry)
+            slot = pending[0]
+            if slot.analysis is None and slot.restore is None and not isinstance(slot.entry, FrameItem):
+                writer.mux_packet(slot.entry)
                 packets_copied += 1
             else:
-                if not future.done() and frames_pending <= block_until:
+                if slot.restore is None:
+                    return  # its kernel is not decided yet
+                if not slot.restore.done() and not block:
                     return
+                block = False
                 try:
-                    restored = _wait(future)
+                    restored = _wait(slot.restore)
                 except VideoDeblurError:
                     raise
                 except Exception as error:  # noqa: BLE001 - reported with the frame number
                     raise ProcessingError(
-                        f"restoring frame {entry.index} failed: {type(error).__name__}: {error}"
+                        f"restoring frame {slot.entry.index} failed: {type(error).__name__}: {error}"
                     ) from error
                 writer.write_frame(restored)
                 frames_written += 1
                 frames_pending -= 1
                 progress.update(1)
             pending.popleft()
+
+    def make_room(limit: int) -> None:
+        """Block until at most ``limit`` frames are pending."""
+        while frames_pending > limit:
+            head = pending[0]
+            if head.restore is None and isinstance(head.entry, FrameItem):
+                if not to_push:  # cannot happen: at most lookahead_frames frames await later ones
+                    raise ProcessingError(f"frame {head.entry.index}: no kernel decided (internal error)")
+                push_analysed(block=True)
+            write_ready(block=True)
 
     decoder.start()
     try:
@@ -302,20 +407,32 @@ def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: i
                 break
             if isinstance(entry, _Failure):
                 raise entry.error
+            slot = _Slot(entry)
+            pending.append(slot)
             if isinstance(entry, FrameItem):
-                pending.append((entry, pool.submit(restorer.restore, entry)))
                 frames_pending += 1
-            else:
-                pending.append((entry, None))
-            write_ready(block_until=frames_in_flight - 1)
-        write_ready(block_until=-1)
+                waiting[entry.index] = slot
+                if schedule.needs_analysis:
+                    slot.analysis = pool.submit(schedule.analyse, entry)
+                    to_push.append(slot)
+                else:
+                    submit_rows(schedule.push(entry))
+            push_analysed(block=False)
+            write_ready(block=False)
+            make_room(max_pending - 1)
+        while to_push:
+            push_analysed(block=True)
+        submit_rows(schedule.finish())
+        make_room(0)
+        write_ready(block=True)
     except KeyboardInterrupt:
         raise Interrupted("interrupted: stopped before the end; no output written") from None
     finally:
         stop.set()
-        for _, future in pending:
-            if future is not None:
-                future.cancel()
+        for slot in pending:
+            for future in (slot.analysis, slot.restore):
+                if future is not None:
+                    future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         # Unblock the decode thread if it waits on a full queue, then wait for it.
         while decoder.is_alive():

@@ -1,0 +1,311 @@
+"""Which kernel restores each frame: fixed, keyframed, or estimated and smoothed over time.
+
+A *schedule* turns the frames of a video, in order, into one :class:`TrackRow` per frame (its
+:class:`~videodeblur.pipeline.kernels.KernelSpec`). ``run``, ``preview`` and ``estimate`` all
+use the same schedules, so a preview shows exactly the kernel a run uses:
+
+* :class:`FixedSchedule`: the ``[psf]`` kernel for every frame;
+* :class:`KeyframeSchedule`: ``[[psf.keyframes]]`` interpolated linearly in frame number or
+  time, held before the first keyframe and after the last;
+* :class:`BlurTracker` (``psf.kind = "auto" | "auto-motion" | "auto-defocus"``): every frame is
+  analysed (:func:`analyse_frame`, thread-safe, run in the worker pool) and the analyses are
+  pushed in frame order; a frame's kernel is final once the ``smoothing_frames`` frames after
+  it have been pushed (or its shot has ended), because it is smoothed over the frames
+  ``i - W .. i + W`` of its shot (:func:`videodeblur.core.smoothing.smooth_at`).
+
+Motion is smoothed as the vector ``(L cos 2a, L sin 2a)``: the angle of a motion blur is
+defined modulo 180 degrees, and on these coordinates 179 and 1 degrees are neighbours, so the
+smoothed angle never jumps at the wrap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from videodeblur.core import estimation, smoothing
+from videodeblur.core.estimation import BlurEstimate
+from videodeblur.errors import InvalidParameterError
+from videodeblur.pipeline.kernels import KernelSpec, quantised_spec, spec_from_config
+
+#: ``psf.kind`` of the estimated kinds, and the estimator family each one searches.
+AUTO_KINDS = {"auto": "auto", "auto-motion": "motion", "auto-defocus": "defocus"}
+
+
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """What the worker pool learns about one frame for blur tracking."""
+
+    signature: np.ndarray
+    estimate: BlurEstimate
+
+
+@dataclass(frozen=True)
+class TrackRow:
+    """The kernel decided for one frame.
+
+    Attributes
+    ----------
+    index : int
+        Frame number.
+    time_s : float or None
+        Presentation time.
+    spec : KernelSpec
+        The kernel the frame is restored with (kind ``"none"``: left as is).
+    estimate : BlurEstimate or None
+        The frame's own (raw) estimate, for estimated kinds.
+    scene_cut : bool
+        Whether the frame starts a new shot (estimated kinds).
+    """
+
+    index: int
+    time_s: float | None
+    spec: KernelSpec
+    estimate: BlurEstimate | None = None
+    scene_cut: bool = False
+
+
+class FixedSchedule:
+    """One kernel for every frame."""
+
+    needs_analysis = False
+    lookahead_frames = 0
+    lookbehind_frames = 0
+
+    def __init__(self, spec: KernelSpec):
+        self.spec = spec
+
+    def push(self, item, analysis=None) -> list[TrackRow]:
+        return [TrackRow(item.index, item.time_s, self.spec)]
+
+    def finish(self) -> list[TrackRow]:
+        return []
+
+
+class KeyframeSchedule:
+    """Parameters interpolated between ``[[psf.keyframes]]``.
+
+    Parameters
+    ----------
+    psf_section : PsfSection
+        Of kind defocus, motion or gaussian, with keyframes.
+    frame_rate : fractions.Fraction or None
+        Used to place frames without a timestamp on a time axis.
+    """
+
+    needs_analysis = False
+    lookahead_frames = 0
+    lookbehind_frames = 0
+
+    def __init__(self, psf_section, frame_rate=None):
+        self.kind = psf_section.kind
+        self.by_time = psf_section.keyframes[0].time_s is not None
+        self.frame_rate = float(frame_rate) if frame_rate else None
+        names = {"defocus": ("radius",), "motion": ("length", "angle"), "gaussian": ("sigma",)}[self.kind]
+        self.positions = np.array([k.time_s if self.by_time else k.frame for k in psf_section.keyframes], float)
+        self.values = {
+            name: np.array([getattr(k, name) if getattr(k, name) is not None else getattr(psf_section, name)
+                            for k in psf_section.keyframes], float)
+            for name in names
+        }
+        if "angle" in self.values:
+            # Shortest way round modulo 180: from 175 to 5 degrees is a 10 degree turn.
+            self.values["angle"] = np.rad2deg(np.unwrap(np.deg2rad(self.values["angle"] * 2.0))) / 2.0
+
+    def parameters_at(self, index: int, time_s: float | None) -> dict[str, float]:
+        """Interpolated parameters at a frame (by frame number or time, as the keyframes are)."""
+        if self.by_time:
+            if time_s is None:
+                if not self.frame_rate:
+                    raise InvalidParameterError(f"frame {index} has no timestamp to place it between time keyframes")
+                time_s = index / self.frame_rate
+            position = time_s
+        else:
+            position = index
+        return {name: float(np.interp(position, self.positions, values)) for name, values in self.values.items()}
+
+    def push(self, item, analysis=None) -> list[TrackRow]:
+        p = self.parameters_at(item.index, item.time_s)
+        spec = quantised_spec(self.kind, radius_px=p.get("radius"), length_px=p.get("length"),
+                              angle_deg=p.get("angle"), sigma_px=p.get("sigma"))
+        return [TrackRow(item.index, item.time_s, spec)]
+
+    def finish(self) -> list[TrackRow]:
+        return []
+
+
+def analyse_frame(luma: np.ndarray, max_value: float, family: str) -> FrameAnalysis:
+    """Estimate one frame's blur and take its scene-cut signature (pure; any thread).
+
+    Parameters
+    ----------
+    luma : numpy.ndarray
+        The frame's luma plane (integers as decoded).
+    max_value : float
+        Full-scale value of the plane (255 for 8-bit).
+    family : {"auto", "motion", "defocus"}
+        Which estimators to run.
+    """
+    spectrum = estimation.blur_spectrum(luma)
+    return FrameAnalysis(smoothing.frame_signature(luma, max_value), estimation.estimate_blur(spectrum, family))
+
+
+@dataclass
+class _Record:
+    index: int
+    time_s: float | None
+    analysis: FrameAnalysis
+    scene: int
+    scene_cut: bool
+
+
+class BlurTracker:
+    """Per-frame blur estimates in, smoothed kernels out, in frame order.
+
+    Parameters
+    ----------
+    family : {"auto", "motion", "defocus"}
+        The estimator family (from ``psf.kind``).
+    smoothing_frames : int
+        ``W``: frames each side of a frame that its kernel is smoothed over.
+    max_value : float
+        Full-scale luma value (for :meth:`analyse`).
+    """
+
+    needs_analysis = True
+
+    def __init__(self, family: str, smoothing_frames: int, max_value: float = 255.0):
+        if family not in estimation.KINDS:
+            raise InvalidParameterError(f"unknown estimation family {family!r}")
+        self.family = family
+        self.half_window = int(smoothing_frames)
+        self.max_value = float(max_value)
+        self._records: list[_Record] = []
+        self._next_to_emit = 0  # position in _records
+        self._scene = 0
+        self._previous_signature = None
+
+    @property
+    def lookahead_frames(self) -> int:
+        return self.half_window
+
+    @property
+    def lookbehind_frames(self) -> int:
+        # The window reaches W frames back; one more tells whether the first of them starts a shot.
+        return self.half_window + 1
+
+    def analyse(self, item) -> FrameAnalysis:
+        """The analysis :meth:`push` needs for ``item`` (thread-safe; run it in the pool)."""
+        return analyse_frame(item.planes[0], self.max_value, self.family)
+
+    def push(self, item, analysis: FrameAnalysis) -> list[TrackRow]:
+        """Add the next frame in order; return the rows that became final."""
+        cut = smoothing.is_scene_cut(self._previous_signature, analysis.signature)
+        self._previous_signature = analysis.signature
+        if cut and self._records:
+            self._scene += 1
+        self._records.append(_Record(item.index, item.time_s, analysis, self._scene, cut))
+        newest = self._records[-1]
+        rows = []
+        while self._next_to_emit < len(self._records):
+            record = self._records[self._next_to_emit]
+            complete = record.scene != newest.scene or newest.index - record.index >= self.half_window
+            if not complete:
+                break
+            rows.append(self._row(self._next_to_emit))
+            self._next_to_emit += 1
+        self._forget()
+        return rows
+
+    def finish(self) -> list[TrackRow]:
+        """Rows of the frames still waiting for later frames (the end of the video)."""
+        rows = [self._row(k) for k in range(self._next_to_emit, len(self._records))]
+        self._next_to_emit = len(self._records)
+        self._forget()
+        return rows
+
+    def _forget(self) -> None:
+        # Keep only records a pending frame's window can still reach.
+        if self._next_to_emit >= len(self._records):
+            oldest_needed = self._records[-1].index - self.half_window if self._records else 0
+        else:
+            oldest_needed = self._records[self._next_to_emit].index - self.half_window
+        drop = 0
+        while drop < len(self._records) - 1 and self._records[drop].index < oldest_needed:
+            drop += 1
+        if drop:
+            del self._records[:drop]
+            self._next_to_emit -= drop
+
+    def _row(self, position: int) -> TrackRow:
+        record = self._records[position]
+        window = [r for r in self._records
+                  if r.scene == record.scene and abs(r.index - record.index) <= self.half_window]
+        spec = smoothed_spec(record.index, window, self.half_window)
+        return TrackRow(record.index, record.time_s, spec, record.analysis.estimate, record.scene_cut)
+
+
+def _tricube(offset: int, half_window: int) -> float:
+    return (1.0 - (abs(offset) / (half_window + 1.0)) ** 3) ** 3
+
+
+def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
+    """The kernel of frame ``index`` from the records of its window (same shot, +-W frames).
+
+    The kind is a vote of the frames' own decisions (nearer frames count more); the
+    parameters are smoothed over the frames that decided that kind, each weighted by its
+    confidence. A frame that decided otherwise (e.g. found no blur in a dark frame) thereby
+    takes its kernel from its neighbours.
+    """
+    votes: Counter = Counter()
+    for r in window:
+        votes[r.analysis.estimate.kind] += _tricube(r.index - index, half_window)
+    # Deterministic order on ties: the order of the kinds below.
+    kind = max(("motion", "defocus", "none"), key=lambda k: votes.get(k, 0.0))
+    if kind == "none":
+        return KernelSpec("none")
+    members = [r for r in window if r.analysis.estimate.kind == kind]
+    offsets = [r.index - index for r in members]
+    confidences = [r.analysis.estimate.confidence for r in members]
+    if kind == "defocus":
+        radii = [r.analysis.estimate.defocus.radius_px for r in members]
+        radius = float(smoothing.smooth_at(offsets, radii, confidences, half_window)[0])
+        if radius < estimation.MIN_RADIUS_PX:
+            return KernelSpec("none")
+        return quantised_spec("defocus", radius_px=radius)
+    vectors = [_motion_vector(r.analysis.estimate.motion) for r in members]
+    x, y = smoothing.smooth_at(offsets, vectors, confidences, half_window)
+    length, angle = _motion_from_vector(x, y)
+    if length < estimation.MIN_LENGTH_PX:
+        return KernelSpec("none")
+    return quantised_spec("motion", length_px=length, angle_deg=angle)
+
+
+def _motion_vector(fit) -> tuple[float, float]:
+    doubled = math.radians(2.0 * fit.angle_deg)
+    return fit.length_px * math.cos(doubled), fit.length_px * math.sin(doubled)
+
+
+def _motion_from_vector(x: float, y: float) -> tuple[float, float]:
+    return math.hypot(x, y), (math.degrees(math.atan2(y, x)) / 2.0) % 180.0
+
+
+def schedule_for(psf_section, info=None, max_value: float = 255.0):
+    """A fresh schedule for one pass over a video with this ``[psf]`` section.
+
+    Parameters
+    ----------
+    psf_section : PsfSection
+    info : VideoInfo or None
+        For the frame rate (time keyframes on frames without timestamps).
+    max_value : float
+        Full-scale luma value, for the auto kinds.
+    """
+    if psf_section.kind in AUTO_KINDS:
+        return BlurTracker(AUTO_KINDS[psf_section.kind], psf_section.smoothing_frames, max_value)
+    if psf_section.keyframes:
+        return KeyframeSchedule(psf_section, getattr(info, "average_rate", None))
+    return FixedSchedule(spec_from_config(psf_section))
