@@ -83,11 +83,14 @@ def test_resolved_workers_and_frames_in_flight():
 # ----------------------------------------------------------------------- shipped configs
 
 
-@pytest.mark.parametrize("kind", ["defocus", "motion", "gaussian"])
-def test_shipped_configs_load(kind):
-    path = CONFIGS / f"{kind}.toml"
+@pytest.mark.parametrize("name, kind", [("defocus", "defocus"), ("motion", "motion"), ("gaussian", "gaussian"),
+                                        ("auto", "auto"), ("focus_pull", "defocus")])
+def test_shipped_configs_load(name, kind):
+    path = CONFIGS / f"{name}.toml"
     config = load_config(path)
     assert config.psf.kind == kind
+    if name == "focus_pull":
+        assert [k.frame for k in config.psf.keyframes] == [0, 48, 96]
     # every line of a shipped config is explained: keys are preceded by comments
     lines = path.read_text(encoding="utf-8").splitlines()
     for i, line in enumerate(lines):
