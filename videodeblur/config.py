@@ -317,8 +317,11 @@ def _psf_rules(values: Mapping[str, Any], invalid: frozenset[str] | set[str]) ->
     if "kind" in invalid or kind not in _REQUIRED_BY_KIND:
         return []
     problems = []
+    keyframes = () if "keyframes" in invalid else (values.get("keyframes") or ())
     for key in _REQUIRED_BY_KIND[kind]:
-        if key not in invalid and values.get(key) is None:
+        # A parameter every keyframe gives needs no section value to fall back on.
+        given_by_keyframes = bool(keyframes) and all(_keyframe_value(k, key) is not None for k in keyframes)
+        if key not in invalid and values.get(key) is None and not given_by_keyframes:
             problems.append(f'psf.{key}: required when psf.kind = "{kind}"')
     problems.extend(_keyframe_rules(kind, values, invalid))
     path = values.get("path")
@@ -329,6 +332,13 @@ def _psf_rules(values: Mapping[str, Any], invalid: frozenset[str] | set[str]) ->
         elif not os.path.isfile(full):
             problems.append(f"psf.path: not a file: {_quote(path, None)}")
     return problems
+
+
+def _keyframe_value(keyframe: object, key: str) -> object:
+    """A keyframe's value: a validated Keyframe, or a raw table when reporting other errors."""
+    if isinstance(keyframe, Mapping):
+        return keyframe.get(key)
+    return getattr(keyframe, key, None)
 
 
 def _keyframe_rules(kind: str, values: Mapping[str, Any], invalid: frozenset[str] | set[str]) -> list[str]:
@@ -345,21 +355,26 @@ def _keyframe_rules(kind: str, values: Mapping[str, Any], invalid: frozenset[str
     positions = []
     for n, keyframe in enumerate(keyframes):
         where = f"psf.keyframes.{n}"
-        frame, time_s = keyframe.frame, keyframe.time_s
+        if not isinstance(keyframe, (Mapping, BaseModel)):
+            problems.append(f"{where}: must be a table like {{frame = 0, radius = 2.0}}, got {_show(keyframe)}")
+            continue
+        frame, time_s = _keyframe_value(keyframe, "frame"), _keyframe_value(keyframe, "time_s")
         if (frame is None) == (time_s is None):
             problems.append(f"{where}: needs exactly one of frame or time_s")
         else:
             units.add("frame" if frame is not None else "time_s")
             positions.append(frame if frame is not None else time_s)
         for key in ("radius", "length", "angle", "sigma"):
-            if getattr(keyframe, key) is not None and key not in allowed_keys:
+            if _keyframe_value(keyframe, key) is not None and key not in allowed_keys:
                 problems.append(f'{where}.{key}: does not apply to psf.kind = "{kind}"')
         for key in allowed_keys:
-            if getattr(keyframe, key) is None and values.get(key) is None and key not in invalid:
+            if _keyframe_value(keyframe, key) is None and values.get(key) is None and key not in invalid:
                 problems.append(f"{where}.{key}: required (psf.{key} is not set to fall back on)")
     if len(units) > 1:
         problems.append("psf.keyframes: use frame numbers or times (time_s) for every keyframe, not both")
-    elif len(positions) == len(keyframes) and any(b <= a for a, b in zip(positions, positions[1:])):
+    elif len(positions) == len(keyframes) and any(
+        _is_number(a) and _is_number(b) and b <= a for a, b in zip(positions, positions[1:])
+    ):
         problems.append("psf.keyframes: must be in increasing order of frame or time, without repeats")
     return problems
 

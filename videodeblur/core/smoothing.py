@@ -5,7 +5,7 @@ estimates of frames ``i - W .. i + W`` of the same scene. That is what lets a pr
 frame reproduce a full run exactly from a few neighbouring frames (a Kalman filter's state
 would depend on every earlier frame). Within that window it is
 
-1. robust: a confidence-weighted median and its median absolute deviation reject outliers
+1. robust: a confidence-weighted median and the spread of the residuals reject outliers
    (a frame whose estimate jumped on a flash or a cut-away);
 2. lag-free on ramps: a weighted local linear fit (tricube weights in time times each frame's
    confidence) evaluated at the frame itself follows a focus pull or an accelerating pan
@@ -22,7 +22,9 @@ import numpy as np
 
 from videodeblur.errors import InvalidParameterError
 
-#: Residuals beyond this many robust standard deviations (MAD * 1.4826) are outliers ...
+#: Residuals beyond this many robust standard deviations are outliers; the deviation is read
+#: from the 75th percentile of the residuals (1.15 sigma for normal ones) rather than their
+#: median, which is 0 when half of a window agrees exactly and would then reject the other half ...
 OUTLIER_SIGMAS = 3.0
 #: ... but never below this distance in parameter units (px): estimates that agree to within
 #: it are never rejected, however steady the rest of the window is.
@@ -36,12 +38,17 @@ SCENE_CUT_THRESHOLD = 0.12
 SIGNATURE_SHAPE = (32, 18)
 
 
-def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    """Median of ``values`` with non-negative ``weights`` (the lower weighted median)."""
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The lower weighted ``q``-quantile of ``values`` (non-negative ``weights``)."""
     order = np.argsort(values, kind="stable")
     cumulative = np.cumsum(weights[order])
-    k = int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
+    k = int(np.searchsorted(cumulative, q * cumulative[-1]))
     return float(values[order][min(k, len(values) - 1)])
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """Median of ``values`` with non-negative ``weights`` (the lower weighted median)."""
+    return weighted_quantile(values, weights, 0.5)
 
 
 def smooth_at(offsets, values, confidences, half_window: int) -> np.ndarray:
@@ -81,11 +88,15 @@ def smooth_at(offsets, values, confidences, half_window: int) -> np.ndarray:
     # 1. Outliers: far from the weighted median by more than a few robust deviations.
     centre = np.array([weighted_median(values[:, j], weights) for j in range(values.shape[1])])
     residual = np.linalg.norm(values - centre, axis=1)
-    spread = 1.4826 * weighted_median(residual, weights)
+    # The spread counts every sample of the window alike (confidence only, not distance): at
+    # the start of a shot the frame itself has most of the tricube weight, and an outlier there
+    # must not widen the spread that is meant to reject it.
+    spread = weighted_quantile(residual, np.maximum(np.clip(confidences, 0.0, 1.0), MIN_WEIGHT) * (tricube > 0), 0.75) / 1.15
     inlier = residual <= max(OUTLIER_SIGMAS * spread, OUTLIER_FLOOR)
     weights = np.where(inlier, weights, 0.0)
-    # 2. Weighted least-squares line through the inliers, read at offset 0. With samples on one
-    #    side only (the end of a scene) or a single sample, fall back to the weighted mean.
+    # 2. Weighted least-squares line through the inliers, read at offset 0 (also at the end of
+    #    a shot, where all samples are on one side: a ramp is followed to its last frame). With
+    #    fewer than 3 inliers or offsets that hardly spread, the weighted mean.
     total = weights.sum()
     mean_offset = float(weights @ offsets) / total
     spread_offset = float(weights @ (offsets - mean_offset) ** 2) / total

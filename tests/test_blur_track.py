@@ -1,0 +1,441 @@
+"""Kernel schedules (videodeblur.pipeline.blur_track): the estimated-blur tracker and keyframes.
+
+The tracker is driven without any video: frames are plain namespaces with an index and a time,
+and their analyses are made up (a signature thumbnail and a BlurEstimate), so every expected
+kernel is known exactly. Smoothed parameters are quantised (radius 0.1 px, length 0.2 px,
+angle 0.5 deg), so tolerances below are half a step plus what the smoother may add.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from videodeblur.config import load_config
+from videodeblur.core.estimation import BlurEstimate, DefocusFit, MotionFit
+from videodeblur.errors import ConfigError, InvalidParameterError
+from videodeblur.pipeline import kernels
+from videodeblur.pipeline.blur_track import (
+    BlurTracker,
+    FixedSchedule,
+    FrameAnalysis,
+    KeyframeSchedule,
+    TrackRow,
+    schedule_for,
+)
+from videodeblur.pipeline.kernels import KernelSpec, quantised_spec
+
+FPS = 25
+SHOT_A = np.zeros((18, 32), np.float32)
+SHOT_B = np.ones((18, 32), np.float32)
+LUMA = np.zeros((4, 4), np.uint8)  # never looked at: the analyses are given
+
+
+def item(index, time_s="auto"):
+    return SimpleNamespace(index=index, time_s=index / FPS if time_s == "auto" else time_s, planes=[LUMA])
+
+
+def defocus(radius, confidence=1.0):
+    return BlurEstimate("defocus", None, DefocusFit(radius, 0.3 * confidence), confidence)
+
+
+def motion(length, angle, confidence=1.0):
+    return BlurEstimate("motion", MotionFit(length, angle, 0.3 * confidence), None, confidence)
+
+
+def none(confidence=0.05):
+    return BlurEstimate("none", MotionFit(2.0, 10.0, 0.01), DefocusFit(1.0, 0.01), confidence)
+
+
+def run_tracker(estimates, smoothing_frames, signatures=None, family="auto"):
+    """Push every frame in order, then finish; return (rows, rows returned per push)."""
+    tracker = BlurTracker(family, smoothing_frames)
+    rows, per_push = [], []
+    for i, estimate in enumerate(estimates):
+        signature = SHOT_A if signatures is None else signatures[i]
+        out = tracker.push(item(i), FrameAnalysis(signature, estimate))
+        per_push.append([row.index for row in out])
+        rows.extend(out)
+    rows.extend(tracker.finish())
+    return rows, per_push
+
+
+def check_one_row_per_frame_in_order(rows, count):
+    assert [row.index for row in rows] == list(range(count))
+    for row in rows:
+        assert isinstance(row, TrackRow)
+        assert row.time_s == pytest.approx(row.index / FPS)
+
+
+def angle_distance(a, b):
+    d = abs(a - b) % 180.0
+    return min(d, 180.0 - d)
+
+
+# --------------------------------------------------------------------------------------
+# BlurTracker
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outlier_at", [0, 5, 15, 29])
+def test_outlier_radius_is_removed(outlier_at):
+    estimates = [defocus(4.0) for _ in range(30)]
+    estimates[outlier_at] = defocus(9.0)
+    rows, _ = run_tracker(estimates, 4)
+    check_one_row_per_frame_in_order(rows, 30)
+    for row in rows:
+        assert row.spec == KernelSpec("defocus", radius_px=4.0), row
+    # The raw estimate stays in the row, unsmoothed.
+    assert rows[outlier_at].estimate.defocus.radius_px == 9.0
+
+
+@pytest.mark.parametrize("smoothing_frames", [3, 8])
+def test_ramp_is_followed_without_lag_to_the_last_frame(smoothing_frames):
+    truth = [2.0 + 0.05 * i for i in range(60)]
+    rows, _ = run_tracker([defocus(r) for r in truth], smoothing_frames)
+    check_one_row_per_frame_in_order(rows, 60)
+    errors = [abs(row.spec.radius_px - r) for row, r in zip(rows, truth)]
+    # Half a quantisation step (0.05 px) and nothing more: the local line fit is exact on a ramp.
+    assert max(errors) <= 0.05 + 1e-9, errors
+    assert rows[-1].spec.radius_px == pytest.approx(4.9 + 0.05, abs=0.051)  # the last frame too
+
+
+def test_noisy_track_is_smoothed():
+    rng = np.random.default_rng(0)
+    raw = 3.0 + rng.normal(0.0, 0.2, 40)
+    rows, _ = run_tracker([defocus(r) for r in raw], 8)
+    smoothed = np.array([row.spec.radius_px for row in rows])
+    assert np.abs(raw - 3.0).mean() > 0.12
+    assert np.abs(smoothed[8:-8] - 3.0).max() < 0.2
+    assert np.abs(smoothed - 3.0).mean() < 0.5 * np.abs(raw - 3.0).mean()
+
+
+def test_motion_angles_around_the_wrap_stay_near_zero():
+    angles = [179.5, 0.5, 179.0, 1.0] * 8
+    rows, _ = run_tracker([motion(12.0, a) for a in angles], 4)
+    check_one_row_per_frame_in_order(rows, len(angles))
+    for row in rows:
+        assert row.spec.kind == "motion"
+        assert 0.0 <= row.spec.angle_deg < 180.0
+        # Symmetric about 0: the smoothed direction is 0 up to a quantisation step (never 90,
+        # and never one side of the wrap only, which would be 0.5-1 deg).
+        assert angle_distance(row.spec.angle_deg, 0.0) <= 0.5, row.spec
+        assert row.spec.length_px == pytest.approx(12.0, abs=0.2), row.spec
+
+
+def test_direction_jitter_across_the_wrap_is_averaged_out():
+    rng = np.random.default_rng(0)
+    raw = rng.normal(0.0, 0.7, 40) % 180.0  # about half just below 180, half just above 0
+    rows, _ = run_tracker([motion(12.0, a) for a in raw], 8)
+    raw_error = np.mean([angle_distance(a, 0.0) for a in raw])
+    smoothed_error = [angle_distance(row.spec.angle_deg, 0.0) for row in rows]
+    assert max(smoothed_error) <= 0.5
+    assert np.mean(smoothed_error) < 0.5 * raw_error
+    assert all(row.spec.length_px == pytest.approx(12.0, abs=0.2) for row in rows)
+
+
+def test_motion_direction_is_smoothed_as_a_line_angle():
+    # A slow turn from 170 through 180 to 10 degrees: the smoothed angle follows the short way.
+    truth = [(170.0 + 0.5 * i) % 180.0 for i in range(40)]
+    rows, _ = run_tracker([motion(15.0, a) for a in truth], 6)
+    for row, a in zip(rows, truth):
+        assert angle_distance(row.spec.angle_deg, a) <= 0.5, (row.spec, a)
+        assert row.spec.length_px == pytest.approx(15.0, abs=0.2)
+
+
+@pytest.mark.parametrize("second_radius", [6.0, 3.5], ids=["big-jump", "small-jump"])
+def test_no_blending_across_a_scene_cut(second_radius):
+    # The small jump is within the outlier floor (0.75 px): only the cut keeps it from being
+    # smoothed into a ramp around frame 20.
+    estimates = [defocus(3.0) for _ in range(20)] + [defocus(second_radius) for _ in range(20)]
+    signatures = [SHOT_A] * 20 + [SHOT_B] * 20
+    rows, _ = run_tracker(estimates, 8, signatures)
+    check_one_row_per_frame_in_order(rows, 40)
+    assert rows[19].spec.radius_px == pytest.approx(3.0)
+    assert rows[20].spec.radius_px == pytest.approx(second_radius)
+    assert all(row.spec.radius_px == pytest.approx(3.0) for row in rows[:20])
+    assert all(row.spec.radius_px == pytest.approx(second_radius) for row in rows[20:])
+    assert [row.index for row in rows if row.scene_cut] == [0, 20]
+
+
+def test_without_a_cut_a_small_step_is_smoothed():
+    # The control: the same track in one shot is blended around the step.
+    estimates = [defocus(3.0) for _ in range(20)] + [defocus(3.5) for _ in range(20)]
+    rows, _ = run_tracker(estimates, 8)
+    assert [row.index for row in rows if row.scene_cut] == [0]
+    assert 3.0 < rows[19].spec.radius_px < 3.5 or 3.0 < rows[20].spec.radius_px < 3.5
+
+
+def test_none_frame_inside_a_defocus_shot_takes_the_neighbours_kernel():
+    estimates = [defocus(4.0) for _ in range(21)]
+    estimates[10] = none()
+    estimates[11] = none()
+    rows, _ = run_tracker(estimates, 5)
+    assert rows[10].spec == KernelSpec("defocus", radius_px=4.0)
+    assert rows[11].spec == KernelSpec("defocus", radius_px=4.0)
+    assert rows[10].estimate.kind == "none"  # the raw estimate is kept as found
+
+
+def test_low_confidence_disagreeing_frame_barely_moves_the_kernel():
+    estimates = [defocus(4.0) for _ in range(21)]
+    estimates[10] = defocus(4.6, confidence=0.01)  # within the outlier floor, but doubtful
+    rows, _ = run_tracker(estimates, 5)
+    assert rows[10].spec.radius_px == pytest.approx(4.0)
+
+
+def test_all_none_frames_give_none():
+    rows, _ = run_tracker([none() for _ in range(12)], 3)
+    check_one_row_per_frame_in_order(rows, 12)
+    assert all(row.spec == KernelSpec("none") for row in rows)
+
+
+def test_smoothed_blur_below_the_minimum_is_none():
+    rows, _ = run_tracker([defocus(1.0) for _ in range(6)], 2)
+    assert all(row.spec.kind == "none" for row in rows)
+    rows, _ = run_tracker([motion(2.5, 30.0) for _ in range(6)], 2)
+    assert all(row.spec.kind == "none" for row in rows)
+
+
+def test_kind_follows_the_majority_of_the_window():
+    # A motion shot with one stray defocus decision: every frame stays motion.
+    estimates = [motion(10.0, 40.0) for _ in range(15)]
+    estimates[7] = defocus(5.0)
+    rows, _ = run_tracker(estimates, 4)
+    assert all(row.spec == KernelSpec("motion", length_px=10.0, angle_deg=40.0) for row in rows)
+
+
+@pytest.mark.parametrize("smoothing_frames", [0, 1, 3, 6])
+def test_rows_come_out_after_w_later_frames_and_finish_flushes(smoothing_frames):
+    w = smoothing_frames
+    count = 15
+    rows, per_push = run_tracker([defocus(3.0) for _ in range(count)], w)
+    check_one_row_per_frame_in_order(rows, count)
+    for i, emitted in enumerate(per_push):
+        assert emitted == ([i - w] if i >= w else []), (i, emitted)
+    tracker = BlurTracker("auto", w)
+    for i in range(count):
+        tracker.push(item(i), FrameAnalysis(SHOT_A, defocus(3.0)))
+    assert [row.index for row in tracker.finish()] == list(range(count - w, count))
+    assert tracker.finish() == []
+
+
+def test_a_scene_cut_releases_the_previous_shot_at_once():
+    estimates = [defocus(3.0)] * 10 + [defocus(5.0)] * 4
+    signatures = [SHOT_A] * 10 + [SHOT_B] * 4
+    rows, per_push = run_tracker(estimates, 5, signatures)
+    check_one_row_per_frame_in_order(rows, 14)
+    assert per_push[9] == [4]
+    assert per_push[10] == [5, 6, 7, 8, 9]  # the cut ends shot A: nothing more can change them
+    assert per_push[11:] == [[], [], []]
+
+
+def test_windowed_replay_gives_the_full_run_rows():
+    # What a preview does: push only frames i-W-1 .. i+W into a fresh tracker. The row of
+    # frame i must equal the one of a full pass (finite support, cuts seen the same way).
+    rng = np.random.default_rng(3)
+    count, w = 40, 4
+    estimates = []
+    for i in range(count):
+        if i % 11 == 5:
+            estimates.append(none())
+        elif i < 25:
+            estimates.append(defocus(float(rng.uniform(2.5, 3.5)), float(rng.uniform(0.3, 1.0))))
+        else:
+            estimates.append(motion(float(rng.uniform(9, 11)), float(rng.uniform(170, 190) % 180),
+                                    float(rng.uniform(0.3, 1.0))))
+    signatures = [SHOT_A if i < 17 else SHOT_B if i < 25 else SHOT_A for i in range(count)]
+    full, _ = run_tracker(estimates, w, signatures)
+    for i in range(count):
+        first, last = max(0, i - w - 1), min(count - 1, i + w)
+        tracker = BlurTracker("auto", w)
+        rows = []
+        for j in range(first, last + 1):
+            rows.extend(tracker.push(item(j), FrameAnalysis(signatures[j], estimates[j])))
+        rows.extend(tracker.finish())
+        row = next(r for r in rows if r.index == i)
+        assert row.spec == full[i].spec, i
+        assert row.estimate == full[i].estimate
+        if i > 0:
+            assert row.scene_cut == full[i].scene_cut, i
+    assert sum(r.scene_cut for r in full) == 3  # frames 0, 17, 25
+
+
+def test_tracker_lookahead_and_lookbehind():
+    tracker = BlurTracker("defocus", 6)
+    assert tracker.needs_analysis
+    assert tracker.lookahead_frames == 6
+    assert tracker.lookbehind_frames == 7
+
+
+def test_tracker_analyse_estimates_a_real_frame(camera):
+    from scipy.signal import fftconvolve
+
+    from videodeblur.core import psf
+
+    blurred = fftconvolve(camera, psf.disk(4.0).astype(float), mode="valid")
+    luma = np.round(blurred * 255).astype(np.uint8)
+    analysis = BlurTracker("auto", 2).analyse(SimpleNamespace(index=0, time_s=0.0, planes=[luma]))
+    assert analysis.estimate.kind == "defocus"
+    assert abs(analysis.estimate.defocus.radius_px - 4.0) <= 0.5
+    assert analysis.signature.shape == (18, 32)
+    np.testing.assert_allclose(analysis.signature.mean(), luma.mean() / 255.0, atol=0.01)
+
+
+def test_tracker_rejects_unknown_family():
+    with pytest.raises(InvalidParameterError):
+        BlurTracker("auto-motion", 3)
+
+
+# --------------------------------------------------------------------------------------
+# Quantised specs
+# --------------------------------------------------------------------------------------
+
+
+def test_quantised_spec_steps_and_angle_range():
+    assert quantised_spec("defocus", radius_px=3.14) == KernelSpec("defocus", radius_px=3.1)
+    assert quantised_spec("defocus", radius_px=0.01).radius_px == kernels.RADIUS_STEP_PX
+    spec = quantised_spec("motion", length_px=12.29, angle_deg=-0.2)
+    assert spec == KernelSpec("motion", length_px=12.2, angle_deg=0.0)
+    assert quantised_spec("motion", length_px=9.0, angle_deg=179.8).angle_deg == 0.0
+    assert quantised_spec("motion", length_px=9.0, angle_deg=370.26).angle_deg == 10.5
+    assert quantised_spec("motion", length_px=0.3, angle_deg=5.0).length_px == 1.0
+    assert quantised_spec("gaussian", sigma_px=1.23).sigma_px == pytest.approx(1.25)
+    assert quantised_spec("none") == KernelSpec("none")
+    with pytest.raises(InvalidParameterError):
+        quantised_spec("file")
+    # Equal specs hash equal: a steady blur reuses one cached deconvolver.
+    assert hash(quantised_spec("defocus", radius_px=3.04)) == hash(quantised_spec("defocus", radius_px=2.96))
+
+
+# --------------------------------------------------------------------------------------
+# Keyframes
+# --------------------------------------------------------------------------------------
+
+
+def keyframe_schedule(*overrides, frame_rate=Fraction(FPS)):
+    config = load_config(None, list(overrides))
+    schedule = schedule_for(config.psf, SimpleNamespace(average_rate=frame_rate))
+    assert isinstance(schedule, KeyframeSchedule)
+    return schedule
+
+
+def specs(schedule, indexes, times=None):
+    out = []
+    for n, i in enumerate(indexes):
+        rows = schedule.push(item(i, "auto" if times is None else times[n]))
+        assert len(rows) == 1 and rows[0].index == i
+        out.append(rows[0].spec)
+    assert schedule.finish() == []
+    return out
+
+
+def test_keyframes_interpolate_linearly_and_hold_outside():
+    schedule = keyframe_schedule("psf.kind=defocus",
+                                 "psf.keyframes=[{frame=4, radius=2.0}, {frame=14, radius=4.0}, {frame=20, radius=1.0}]")
+    radii = [s.radius_px for s in specs(schedule, range(25))]
+    expected = [2.0] * 5 + [2.0 + 0.2 * k for k in range(1, 11)] + [4.0 - 0.5 * k for k in range(1, 7)] + [1.0] * 4
+    np.testing.assert_allclose(radii, expected, atol=1e-9)
+    assert specs(keyframe_schedule("psf.kind=defocus",
+                                   "psf.keyframes=[{frame=0, radius=2.0}, {frame=10, radius=4.0}]"), [5])[0] \
+        == KernelSpec("defocus", radius_px=3.0)
+
+
+def test_keyframes_by_time_use_the_frame_time():
+    schedule = keyframe_schedule("psf.kind=defocus",
+                                 "psf.keyframes=[{time_s=1.0, radius=2.0}, {time_s=2.0, radius=4.0}]")
+    # Times that are not index / fps: the schedule must read item.time_s.
+    out = specs(schedule, [0, 1, 2, 3, 4], times=[0.5, 1.25, 1.5, 2.0, 7.0])
+    assert [s.radius_px for s in out] == pytest.approx([2.0, 2.5, 3.0, 4.0, 4.0])
+
+
+def test_keyframes_by_time_without_timestamps_use_the_frame_rate():
+    schedule = keyframe_schedule("psf.kind=defocus",
+                                 "psf.keyframes=[{time_s=0.0, radius=2.0}, {time_s=1.0, radius=4.0}]",
+                                 frame_rate=Fraction(10))
+    out = specs(schedule, [0, 5, 10], times=[None, None, None])
+    assert [s.radius_px for s in out] == pytest.approx([2.0, 3.0, 4.0])
+    no_rate = keyframe_schedule("psf.kind=defocus",
+                                "psf.keyframes=[{time_s=0.0, radius=2.0}, {time_s=1.0, radius=4.0}]",
+                                frame_rate=None)
+    with pytest.raises(InvalidParameterError):
+        no_rate.push(item(3, None))
+
+
+def test_motion_keyframes_turn_the_short_way_round():
+    schedule = keyframe_schedule("psf.kind=motion", "psf.length=10", "psf.angle=0",
+                                 "psf.keyframes=[{frame=0, length=8.0, angle=170}, {frame=10, length=12.0, angle=10}]")
+    out = specs(schedule, [0, 5, 10, 15, 2, 8])
+    assert [s.length_px for s in out] == pytest.approx([8.0, 10.0, 12.0, 12.0, 8.8, 11.2])
+    angles = [s.angle_deg for s in out]
+    assert angle_distance(angles[1], 0.0) <= 0.5, angles  # midway is 180 = 0, not 90
+    assert angles[0] == pytest.approx(170.0) and angles[2] == pytest.approx(10.0)
+    assert angles[4] == pytest.approx(174.0) and angles[5] == pytest.approx(6.0)
+    assert all(0.0 <= a < 180.0 for a in angles)
+
+
+def test_motion_keyframes_fall_back_on_the_section_values():
+    schedule = keyframe_schedule("psf.kind=motion", "psf.length=10", "psf.angle=30",
+                                 "psf.keyframes=[{frame=0, length=4.0}, {frame=10, length=8.0}]")
+    out = specs(schedule, [0, 5, 10])
+    assert out == [KernelSpec("motion", length_px=4.0, angle_deg=30.0),
+                   KernelSpec("motion", length_px=6.0, angle_deg=30.0),
+                   KernelSpec("motion", length_px=8.0, angle_deg=30.0)]
+
+
+def test_gaussian_keyframes():
+    schedule = keyframe_schedule("psf.kind=gaussian", "psf.sigma=5.0",
+                                 "psf.keyframes=[{frame=0, sigma=1.0}, {frame=4, sigma=2.0}]")
+    assert [s.sigma_px for s in specs(schedule, [0, 1, 2, 6])] == pytest.approx([1.0, 1.25, 1.5, 2.0])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["psf.kind=motion", "psf.keyframes=[{frame=0, length=8.0, angle=170}, {frame=10, length=12.0, angle=10}]"],
+        ["psf.kind=gaussian", "psf.keyframes=[{frame=0, sigma=1.0}, {frame=4, sigma=2.0}]"],
+    ],
+    ids=["motion", "gaussian"],
+)
+def test_keyframes_that_give_every_parameter_need_no_section_value(overrides):
+    config = load_config(None, overrides)
+    assert isinstance(schedule_for(config.psf), KeyframeSchedule)
+
+
+def test_schedule_for_picks_the_schedule():
+    assert isinstance(schedule_for(load_config(None, ["psf.kind=auto"]).psf), BlurTracker)
+    tracker = schedule_for(load_config(None, ["psf.kind=auto-motion", "psf.smoothing_frames=5"]).psf)
+    assert isinstance(tracker, BlurTracker) and tracker.family == "motion" and tracker.lookahead_frames == 5
+    assert schedule_for(load_config(None, ["psf.kind=auto-defocus"]).psf).family == "defocus"
+    fixed = schedule_for(load_config(None, ["psf.kind=defocus", "psf.radius=2.5"]).psf)
+    assert isinstance(fixed, FixedSchedule)
+    assert fixed.push(item(3))[0].spec == KernelSpec("defocus", radius_px=2.5)
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["psf.kind=auto", "psf.keyframes=[{frame=0, radius=2.0}, {frame=10, radius=4.0}]"],
+         "psf.keyframes: only for"),
+        (["psf.kind=defocus", "psf.keyframes=[{frame=0, radius=2.0}, {time_s=1.0, radius=4.0}]"],
+         "psf.keyframes: use frame numbers or times"),
+        (["psf.kind=defocus", "psf.keyframes=[{frame=10, radius=2.0}, {frame=5, radius=4.0}]"],
+         "psf.keyframes: must be in increasing order"),
+        (["psf.kind=defocus", "psf.keyframes=[{frame=5, radius=2.0}, {frame=5, radius=4.0}]"],
+         "psf.keyframes: must be in increasing order"),
+        (["psf.kind=defocus", "psf.keyframes=[{frame=0, time_s=0.0, radius=2.0}, {frame=5, radius=4.0}]"],
+         "psf.keyframes.0: needs exactly one of frame or time_s"),
+        (["psf.kind=defocus", "psf.keyframes=[{radius=2.0}]"],
+         "psf.keyframes.0: needs exactly one of frame or time_s"),
+        (["psf.kind=defocus", "psf.keyframes=[{frame=0, length=2.0}]"],
+         "psf.keyframes.0.length: does not apply"),
+    ],
+)
+def test_keyframe_config_errors(overrides, expected):
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, overrides)
+    problems = raised.value.problems
+    assert any(p.startswith(expected) for p in problems), problems
+    assert all(p.startswith("psf.") for p in problems), problems

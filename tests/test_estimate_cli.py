@@ -1,0 +1,259 @@
+"""End to end: ``videodeblur estimate`` (CSV and plot), and runs and previews with ``psf.kind = auto``.
+
+The clips are made here with PyAV: a 384x256 window moving over scikit-image's 'camera'
+photograph (textured, genuinely sharp, with a little noise), once as is and once blurred by a
+3.5 px defocus disk, written losslessly (FFV1 in Matroska, 4:2:0, flat chroma) so the decoded
+planes are exactly the arrays made here. Everything read back is decoded independently with
+PyAV (tests/media.py).
+"""
+
+from __future__ import annotations
+
+import csv
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from media import decode_frames
+from videodeblur import deblur_file
+from videodeblur.cli import main as cli_main
+from videodeblur.config import load_config
+from videodeblur.core import psf
+from videodeblur.pipeline.kernels import KernelSpec
+from videodeblur.preview import Previewer
+
+WIDTH, HEIGHT, FRAMES, FPS = 384, 256, 12, 25
+RADIUS_PX = 3.5
+REQUIRED_COLUMNS = ("frame", "time", "kind", "confidence", "length_raw", "length_smoothed", "angle_raw",
+                    "angle_smoothed", "radius_raw", "radius_smoothed")
+AUTO = ["--set", "psf.kind=auto"]
+
+
+def sharp_frames(camera) -> list[np.ndarray]:
+    """Luma of each frame: the window moves 5 px right and 3 px down per frame, plus 1 level of noise."""
+    rng = np.random.default_rng(0)
+    image = camera * 255.0
+    frames = []
+    for i in range(FRAMES):
+        crop = image[3 * i : 3 * i + HEIGHT, 5 * i : 5 * i + WIDTH]
+        frames.append(np.clip(np.rint(crop + rng.normal(0.0, 1.0, crop.shape)), 0, 255).astype(np.uint8))
+    return frames
+
+
+def defocused(frames: list[np.ndarray]) -> list[np.ndarray]:
+    kernel = psf.disk(RADIUS_PX)
+    out = []
+    for luma in frames:
+        blurred = cv2.filter2D(luma.astype(np.float32), -1, kernel, borderType=cv2.BORDER_REFLECT)
+        out.append(np.clip(np.rint(blurred), 0, 255).astype(np.uint8))
+    return out
+
+
+def write_clip(path, lumas: list[np.ndarray], codec: str = "ffv1", options: dict | None = None):
+    """Write 4:2:0 frames with the given luma planes and flat (128) chroma."""
+    height, width = lumas[0].shape
+    chroma = np.full((height // 4, width), 128, np.uint8)  # two half-size planes, packed as PyAV expects
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=FPS, options=dict(options or {}))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = Fraction(1, FPS)
+        for i, luma in enumerate(lumas):
+            frame = av.VideoFrame.from_ndarray(np.concatenate([luma, chroma, chroma]), format="yuv420p")
+            frame.pts = i
+            frame.time_base = Fraction(1, FPS)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(camera, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("estimate-clips")
+    sharp = sharp_frames(camera)
+    blurred = defocused(sharp)
+    sharp_path = write_clip(folder / "sharp.mkv", sharp)
+    blurred_path = write_clip(folder / "blurred.mkv", blurred)
+    # The lossless clips decode to exactly the arrays written (so comparisons below are exact).
+    for path, lumas in ((sharp_path, sharp), (blurred_path, blurred)):
+        decoded = decode_frames(path)
+        assert len(decoded) == FRAMES
+        assert all(np.array_equal(d.planes[0], luma) for d, luma in zip(decoded, lumas))
+    return {"sharp": sharp_path, "blurred": blurred_path, "sharp_luma": sharp, "blurred_luma": blurred}
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return reader.fieldnames, list(reader)
+
+
+def luma_psnr(a: np.ndarray, b: np.ndarray, border: int = 8) -> float:
+    region = (slice(border, -border), slice(border, -border))
+    error = np.mean((a[region].astype(np.float64) - b[region].astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / error))
+
+
+def sharpness(luma: np.ndarray, border: int = 8) -> float:
+    """Mean absolute Laplacian away from the borders."""
+    laplacian = cv2.Laplacian(luma.astype(np.float64), cv2.CV_64F)
+    return float(np.abs(laplacian[border:-border, border:-border]).mean())
+
+
+# --------------------------------------------------------------------------------------
+# videodeblur estimate
+# --------------------------------------------------------------------------------------
+
+
+def test_estimate_writes_one_row_per_frame_with_the_radius(clips, tmp_path):
+    track = tmp_path / "track.csv"
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track), *AUTO]) == 0
+    columns, rows = read_csv(track)
+    assert set(REQUIRED_COLUMNS) <= set(columns), columns
+    frames = len(decode_frames(clips["blurred"]))
+    assert len(rows) == frames == FRAMES
+    assert [int(r["frame"]) for r in rows] == list(range(frames))
+    assert [float(r["time"]) for r in rows] == pytest.approx([i / FPS for i in range(frames)], abs=1e-3)
+    for r in rows:
+        assert r["kind"] == "defocus", r
+        assert 0.0 <= float(r["confidence"]) <= 1.0
+        assert abs(float(r["radius_raw"]) - RADIUS_PX) <= 0.5, r
+        assert abs(float(r["radius_smoothed"]) - RADIUS_PX) <= 0.5, r
+        for column in ("length_raw", "length_smoothed", "angle_raw", "angle_smoothed"):
+            assert r[column] == "", (column, r)
+
+
+def test_estimate_of_a_sharp_clip_is_none(clips, tmp_path):
+    track = tmp_path / "track.csv"
+    assert cli_main(["estimate", str(clips["sharp"]), "-o", str(track), *AUTO]) == 0
+    _, rows = read_csv(track)
+    assert len(rows) == FRAMES
+    assert {r["kind"] for r in rows} == {"none"}
+    assert all(r["radius_smoothed"] == "" and r["length_smoothed"] == "" for r in rows)
+
+
+def test_estimate_with_a_fixed_defocus_config_searches_defocus(clips, tmp_path, capsys):
+    # The default config is a fixed defocus of 3 px: estimate searches that family instead.
+    track = tmp_path / "track.csv"
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track)]) == 0
+    assert "estimating with 'auto-defocus'" in capsys.readouterr().err
+    _, rows = read_csv(track)
+    assert len(rows) == FRAMES
+    assert all(abs(float(r["radius_smoothed"]) - RADIUS_PX) <= 0.5 for r in rows)
+
+
+def test_estimate_csv_matches_the_kernels_a_preview_uses(clips, tmp_path):
+    track = tmp_path / "track.csv"
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track), *AUTO,
+                     "--set", "psf.smoothing_frames=3"]) == 0
+    _, rows = read_csv(track)
+    config = load_config(None, ["psf.kind=auto", "psf.smoothing_frames=3"])
+    with Previewer(clips["blurred"], config) as previewer:
+        for i in (0, 5, FRAMES - 1):
+            spec = previewer.frame_and_row(i)[1].spec
+            assert spec.kind == rows[i]["kind"]
+            assert spec.radius_px == pytest.approx(float(rows[i]["radius_smoothed"]), abs=1e-3)
+
+
+def test_estimate_plot_writes_a_png(clips, tmp_path):
+    track, plot = tmp_path / "track.csv", tmp_path / "track.png"
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track), "--plot", str(plot), *AUTO]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = cv2.imread(str(plot), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape[0] >= 200 and image.shape[1] >= 500
+    assert image.std() > 5  # something was drawn
+    assert len(read_csv(track)[1]) == FRAMES
+
+
+def test_estimate_refuses_existing_output_without_overwrite(clips, tmp_path):
+    track = tmp_path / "track.csv"
+    track.write_text("keep me\n")
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track), *AUTO]) == 4
+    assert track.read_text() == "keep me\n"
+    plot = tmp_path / "plot.png"
+    plot.write_bytes(b"old")
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(tmp_path / "new.csv"), "--plot", str(plot),
+                     *AUTO]) == 4
+    assert plot.read_bytes() == b"old"
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track), "-y", *AUTO]) == 0
+    assert len(read_csv(track)[1]) == FRAMES
+
+
+@pytest.mark.parametrize("name", ["track.txt", "track", "track.png"])
+def test_estimate_output_must_be_csv(clips, tmp_path, name):
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(tmp_path / name), *AUTO]) == 2
+    assert not (tmp_path / name).exists()
+
+
+def test_estimate_plot_must_be_png(clips, tmp_path):
+    code = cli_main(["estimate", str(clips["blurred"]), "-o", str(tmp_path / "t.csv"),
+                     "--plot", str(tmp_path / "t.jpg"), *AUTO])
+    assert code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_estimate_missing_input_is_exit_3(tmp_path, capsys):
+    code = cli_main(["estimate", str(tmp_path / "absent.mkv"), "-o", str(tmp_path / "t.csv"), *AUTO])
+    assert code == 3
+    assert "absent.mkv" in capsys.readouterr().err
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_estimate_bad_config_is_exit_2(clips, tmp_path):
+    code = cli_main(["estimate", str(clips["blurred"]), "-o", str(tmp_path / "t.csv"),
+                     "--set", "psf.smoothing_frames=-1"])
+    assert code == 2
+    assert not (tmp_path / "t.csv").exists()
+
+
+# --------------------------------------------------------------------------------------
+# Runs and previews with psf.kind = auto
+# --------------------------------------------------------------------------------------
+
+
+def test_auto_leaves_a_sharp_clip_unchanged(clips, tmp_path):
+    out = tmp_path / "out.mkv"
+    config = load_config(None, ["psf.kind=auto", "output.codec=ffv1"])
+    report = deblur_file(clips["sharp"], out, config)
+    assert report.frames == FRAMES
+    original, restored = decode_frames(clips["sharp"]), decode_frames(out)
+    assert len(restored) == len(original) == FRAMES
+    for before, after in zip(original, restored):
+        assert len(after.planes) == len(before.planes) == 3
+        for p, q in zip(before.planes, after.planes):
+            assert np.array_equal(p, q)
+
+
+@pytest.fixture(scope="module")
+def auto_run(clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("auto-run") / "restored.mkv"
+    config = load_config(None, ["psf.kind=auto", "output.codec=ffv1", "psf.smoothing_frames=3"])
+    report = deblur_file(clips["blurred"], out, config)
+    assert report.frames == FRAMES
+    return config, decode_frames(out)
+
+
+def test_auto_run_makes_frames_sharper_and_closer_to_the_source(clips, auto_run):
+    _, restored = auto_run
+    assert len(restored) == FRAMES
+    for after, blurred, sharp in zip(restored, clips["blurred_luma"], clips["sharp_luma"]):
+        luma = after.planes[0]
+        assert sharpness(luma) > 1.5 * sharpness(blurred)
+        assert luma_psnr(luma, sharp) > luma_psnr(blurred, sharp) + 3.0
+        # Chroma is left alone (deconvolution.planes = luma by default).
+        assert np.all(after.planes[1] == 128) and np.all(after.planes[2] == 128)
+
+
+@pytest.mark.parametrize("index", [0, FRAMES // 2, FRAMES - 1])
+def test_auto_preview_equals_the_run(clips, auto_run, index):
+    config, restored = auto_run
+    with Previewer(clips["blurred"], config) as previewer:
+        original, preview = previewer.planes(index)
+        assert np.array_equal(original.planes[0], clips["blurred_luma"][index])
+        assert np.array_equal(preview.planes[0], restored[index].planes[0])
+        spec = previewer.frame_and_row(index)[1].spec
+    assert isinstance(spec, KernelSpec)
+    assert spec.kind == "defocus"
+    assert abs(spec.radius_px - RADIUS_PX) <= 0.5
