@@ -20,7 +20,7 @@ from videodeblur.io import FrameItem, VideoReader
 from videodeblur.io.frame_index import frame_index
 from videodeblur.io.writer import frame_from_item
 from videodeblur.pipeline.blur_track import TrackRow
-from videodeblur.pipeline.runner import FrameRestorer, _resolve_config
+from videodeblur.pipeline.runner import FrameRestorer, _resolve_config, single_threaded_blas
 
 MODES = ("split", "side", "diff", "restored")
 #: The difference image shows (restored - original) * DIFF_GAIN around mid grey.
@@ -93,11 +93,12 @@ class Previewer:
         first = max(0, index - schedule.lookbehind_frames)
         last = min(self.frame_count - 1, index + schedule.lookahead_frames)
         rows, original = [], None
-        for item in self.reader.frames_between(first, last, self.frames):
-            if item.index == index:
-                original = item
-            rows.extend(schedule.push(item, schedule.analyse(item)))
-        rows.extend(schedule.finish())
+        with single_threaded_blas():  # as in a run: the same rounding
+            for item in self.reader.frames_between(first, last, self.frames):
+                if item.index == index:
+                    original = item
+                rows.extend(schedule.push(item, schedule.analyse(item)))
+            rows.extend(schedule.finish())
         row = next(row for row in rows if row.index == index)
         return original, row
 

@@ -44,8 +44,8 @@ from videodeblur.errors import InvalidParameterError
 
 #: Side of the square tiles whose spectra are averaged, in pixels (smaller for small frames).
 TILE_PX = 256
-#: At most this many tiles per frame, evenly spread (a 1080p frame gives 3 x 8).
-MAX_TILES = 24
+#: At most this many tiles per frame, evenly spread (a 1080p frame gives 3 x 5).
+MAX_TILES = 16
 #: Candidate motion lengths and disk radii searched, in pixels.
 MOTION_LENGTHS_PX = np.round(np.arange(2.0, 64.0 + 1e-9, 0.05), 4)
 DEFOCUS_RADII_PX = np.round(np.arange(1.0, 24.0 + 1e-9, 0.05), 4)
@@ -62,7 +62,7 @@ DEFOCUS_CANDIDATES = 3
 LOW_FREQUENCY_BINS = 3
 HIGH_FREQUENCY = 0.45
 #: Coarse and fine angle steps of the motion search, in degrees.
-COARSE_ANGLE_STEP_DEG = 2.0
+COARSE_ANGLE_STEP_DEG = 3.0
 FINE_ANGLE_STEPS_DEG = (0.5, 0.1)
 #: The coarse scan scores every 4th length (0.2 px); the angle refinement only lengths
 #: within 40 grid steps (2 px) of the best.
@@ -320,6 +320,26 @@ def _disk_transfer(radius_px, rho):
     return np.where(x == 0, 1.0, 2.0 * scipy.special.j1(safe) / safe)
 
 
+#: ``log(jinc^2 + eps)`` tabulated over ``x = R rho``: candidates are scored in 2-D many times
+#: per frame, and interpolating this table is several times cheaper than Bessel functions.
+_JINC_TABLE_STEP = 1e-3
+_JINC_TABLE_X = np.arange(0.0, 64.0 * 0.75 + 1.0, _JINC_TABLE_STEP)
+
+
+@functools.lru_cache(maxsize=16)
+def _log_disk_table(eps: float) -> np.ndarray:
+    return np.log(_disk_transfer(1.0, _JINC_TABLE_X) ** 2 + eps)
+
+
+def _log_disk_template(radius_px: float, rho: np.ndarray, eps: float) -> np.ndarray:
+    """``log(|H_disk(rho)|^2 + eps)`` for one radius, from the table."""
+    table = _log_disk_table(eps)
+    position = np.minimum(radius_px * rho, _JINC_TABLE_X[-2]) * (1.0 / _JINC_TABLE_STEP)
+    index = position.astype(np.int64)
+    fraction = position - index
+    return table[index] * (1.0 - fraction) + table[index + 1] * fraction
+
+
 @functools.lru_cache(maxsize=8)
 def _motion_templates(tile_px: int, stride: int = 1) -> np.ndarray:
     geometry = _geometry(tile_px)
@@ -550,12 +570,12 @@ def estimate_defocus(spectrum: BlurSpectrum) -> DefocusFit:
         scores = _defocus_templates(spectrum.tile_px, eps) @ normalised
         for k in _local_maxima(scores, DEFOCUS_CANDIDATES, circular=False):
             radius = float(radii[k] + _parabolic_peak(scores, k) * (radii[1] - radii[0]))
-            template = np.log(_disk_transfer(radius, coarse_rho) ** 2 + eps)
+            template = _log_disk_template(radius, coarse_rho, eps)
             score = _r2_gain(coarse_log_power, geometry.coarse_trend_basis, template)
             if best is None or score > best[0]:
                 best = (score, radius, eps)
     _, radius, eps = best
-    score = _r2_gain(log_power, geometry.trend_basis, np.log(_disk_transfer(radius, geometry.rho) ** 2 + eps))
+    score = _r2_gain(log_power, geometry.trend_basis, _log_disk_template(radius, geometry.rho, eps))
     return DefocusFit(radius - DEFOCUS_RADIUS_BIAS_PX, score)
 
 

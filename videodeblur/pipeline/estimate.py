@@ -16,7 +16,7 @@ from videodeblur.errors import InvalidParameterError, OutputError, ProcessingErr
 from videodeblur.io import FrameItem, VideoReader
 from videodeblur.io.paths import atomic_output
 from videodeblur.pipeline.blur_track import TrackRow, schedule_for
-from videodeblur.pipeline.runner import _resolve_config, _wait
+from videodeblur.pipeline.runner import _resolve_config, _wait, single_threaded_blas
 
 #: Columns of the track CSV, in order.
 CSV_COLUMNS = (
@@ -58,7 +58,8 @@ def estimate_track(input_path, config=None, *, progress=None) -> list[TrackRow]:
         schedule = schedule_for(config.psf, info, float((1 << info.bit_depth) - 1))
         workers = config.resolved_workers()
         pending: deque = deque()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="videodeblur-estimate") as pool:
+        with single_threaded_blas(), ThreadPoolExecutor(max_workers=workers,
+                                                        thread_name_prefix="videodeblur-estimate") as pool:
 
             def push_oldest() -> None:
                 item, future = pending.popleft()
