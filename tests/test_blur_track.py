@@ -295,10 +295,12 @@ def test_tracker_rejects_unknown_family():
 
 
 def test_quantised_spec_steps_and_angle_range():
-    assert quantised_spec("defocus", radius_px=3.14) == KernelSpec("defocus", radius_px=3.1)
+    assert quantised_spec("defocus", radius_px=3.14) == KernelSpec("defocus", radius_px=3.15)
+    assert quantised_spec("defocus", radius_px=3.12) == KernelSpec("defocus", radius_px=3.1)
     assert quantised_spec("defocus", radius_px=0.01).radius_px == kernels.RADIUS_STEP_PX
     spec = quantised_spec("motion", length_px=12.29, angle_deg=-0.2)
-    assert spec == KernelSpec("motion", length_px=12.2, angle_deg=0.0)
+    assert spec == KernelSpec("motion", length_px=12.3, angle_deg=0.0)
+    assert quantised_spec("motion", length_px=12.24, angle_deg=1.0).length_px == 12.2
     assert quantised_spec("motion", length_px=9.0, angle_deg=179.8).angle_deg == 0.0
     assert quantised_spec("motion", length_px=9.0, angle_deg=370.26).angle_deg == 10.5
     assert quantised_spec("motion", length_px=0.3, angle_deg=5.0).length_px == 1.0
@@ -307,7 +309,7 @@ def test_quantised_spec_steps_and_angle_range():
     with pytest.raises(InvalidParameterError):
         quantised_spec("file")
     # Equal specs hash equal: a steady blur reuses one cached deconvolver.
-    assert hash(quantised_spec("defocus", radius_px=3.04)) == hash(quantised_spec("defocus", radius_px=2.96))
+    assert hash(quantised_spec("defocus", radius_px=3.02)) == hash(quantised_spec("defocus", radius_px=2.98))
 
 
 # --------------------------------------------------------------------------------------

@@ -535,9 +535,12 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     for step in FINE_ANGLE_STEPS_DEG:
         candidates = angle + np.arange(-span, span + 1e-9, step)
         scores_by_angle = _motion_profiles(full, candidates) @ templates[near].T
-        best_angle = int(np.argmax(scores_by_angle.max(axis=1)))
+        peak_by_angle = scores_by_angle.max(axis=1)
+        best_angle = int(np.argmax(peak_by_angle))
         angle, scores = float(candidates[best_angle]), scores_by_angle[best_angle]
         span = step
+    # Between the last grid's angles: the vertex of a parabola through the best and its neighbours.
+    angle += _parabolic_peak(peak_by_angle, best_angle) * FINE_ANGLE_STEPS_DEG[-1]
     k = int(np.argmax(scores))
     length = float(lengths[near][k] + _parabolic_peak(scores, k) * (lengths[1] - lengths[0]))
     angle = float(np.round(angle, 6) % 180.0)  # -1e-15 % 180 would be 180.0
