@@ -66,12 +66,15 @@ HIGH_FREQUENCY = 0.40
 #: Coarse and fine angle steps of the motion search, in degrees.
 COARSE_ANGLE_STEP_DEG = 3.0
 FINE_ANGLE_STEPS_DEG = (0.5, 0.1)
+#: The first refinement looks this far either side of the coarse angle (more than half the
+#: coarse step, where the true angle must lie).
+FIRST_REFINE_SPAN_DEG = 2.0
 #: The coarse scan scores every 4th length (0.2 px); the angle refinement only lengths
 #: within 40 grid steps (2 px) of the best.
 COARSE_LENGTH_STRIDE = 4
 REFINE_LENGTH_SPAN = 40
 #: Candidates of the 1-D search re-scored in 2-D.
-CANDIDATES = 6
+CANDIDATES = 4
 #: Below these R^2 gains a model does not explain the spectrum (sharp photographs score up
 #: to 0.10 for motion, 0.01 for defocus; blurred ones from 0.13 and 0.04 up).
 MOTION_MIN_SCORE = 0.12
@@ -533,7 +536,7 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     # 3. Refine the direction on finer grids, scoring only lengths near the one found; then
     #    the length with a parabola through the correlation peak (the grid is 0.05 px).
     near = slice(max(0, length_index - REFINE_LENGTH_SPAN), length_index + REFINE_LENGTH_SPAN + 1)
-    span = COARSE_ANGLE_STEP_DEG
+    span = FIRST_REFINE_SPAN_DEG
     for step in FINE_ANGLE_STEPS_DEG:
         candidates = angle + np.arange(-span, span + 1e-9, step)
         scores_by_angle = _motion_profiles(full, candidates) @ templates[near].T
