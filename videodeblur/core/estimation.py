@@ -163,7 +163,8 @@ def _hann_2d(tile_px: int) -> np.ndarray:
     return np.outer(window, window)
 
 
-def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX_TILES) -> BlurSpectrum:
+def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX_TILES,
+                  transforms=None) -> BlurSpectrum:
     """Average power spectrum of Hann-windowed tiles of a luma plane (Welch's method).
 
     Parameters
@@ -175,6 +176,10 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     max_tiles : int
         Most tiles used; they are spread evenly over the frame, overlapping when the frame is
         small.
+    transforms : callable or None
+        ``(count, tile_px) -> object`` with ``tiles()`` (a float32 buffer to fill) and
+        ``forward()`` (its complex spectra), e.g. :func:`videodeblur.fft.plans.tile_transform`
+        (planned FFTW with reused buffers); None: NumPy buffers and ``scipy.fft``.
 
     Returns
     -------
@@ -196,12 +201,14 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     grid_columns = max(1, min(fit_columns, max_tiles // grid_rows))
     tops = np.linspace(0, rows - tile_px, grid_rows).round().astype(int)
     lefts = np.linspace(0, columns - tile_px, grid_columns).round().astype(int)
-    tiles = np.empty((grid_rows * grid_columns, tile_px, tile_px), dtype=np.float32)
+    count = grid_rows * grid_columns
+    transform = transforms(count, tile_px) if transforms is not None else None
+    tiles = transform.tiles() if transform is not None else np.empty((count, tile_px, tile_px), dtype=np.float32)
     for n, (top, left) in enumerate((t, l) for t in tops for l in lefts):
         tiles[n] = luma[top : top + tile_px, left : left + tile_px]
     tiles -= tiles.mean(axis=(1, 2), keepdims=True)
     tiles *= _hann_2d(tile_px)
-    spectra = scipy.fft.rfft2(tiles, workers=1)
+    spectra = transform.forward() if transform is not None else scipy.fft.rfft2(tiles, workers=1)
     # Sum of |F|^2 over the tiles without a temporary per tile (float32 is ample for a mean of
     # a few dozen positive terms).
     power = np.einsum("ijk,ijk->jk", spectra.real, spectra.real)

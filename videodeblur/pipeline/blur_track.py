@@ -29,6 +29,7 @@ import numpy as np
 from videodeblur.core import estimation, smoothing
 from videodeblur.core.estimation import BlurEstimate
 from videodeblur.errors import InvalidParameterError
+from videodeblur.fft.plans import tile_transform
 from videodeblur.pipeline.kernels import KernelSpec, quantised_spec, spec_from_config
 
 #: ``psf.kind`` of the estimated kinds, and the estimator family each one searches.
@@ -149,7 +150,7 @@ def analyse_frame(luma: np.ndarray, max_value: float, family: str) -> FrameAnaly
     family : {"auto", "motion", "defocus"}
         Which estimators to run.
     """
-    spectrum = estimation.blur_spectrum(luma)
+    spectrum = estimation.blur_spectrum(luma, transforms=tile_transform)
     return FrameAnalysis(smoothing.frame_signature(luma, max_value), estimation.estimate_blur(spectrum, family))
 
 
