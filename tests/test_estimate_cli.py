@@ -257,3 +257,17 @@ def test_auto_preview_equals_the_run(clips, auto_run, index):
     assert isinstance(spec, KernelSpec)
     assert spec.kind == "defocus"
     assert abs(spec.radius_px - RADIUS_PX) <= 0.5
+
+
+@pytest.mark.parametrize("command", ["run", "estimate", "preview"])
+def test_auto_on_a_video_too_small_to_analyse_is_exit_2_and_leaves_nothing(tmp_path, capsys, command):
+    from media import make_clip
+
+    clip = make_clip(tmp_path / "tiny.mp4", width=64, height=48, frames=3, audio=False)
+    output = tmp_path / {"run": "out.mp4", "estimate": "track.csv", "preview": "frame.png"}[command]
+    where = ["--frame", "1"] if command == "preview" else []
+    code = cli_main([command, str(clip), "-o", str(output), *where, "--set", "psf.kind=auto"])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "too small to estimate the blur" in error and "64x48" in error and "Traceback" not in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.mp4"]

@@ -42,8 +42,10 @@ import scipy.special
 
 from videodeblur.errors import InvalidParameterError
 
-#: Side of the square tiles whose spectra are averaged, in pixels (smaller for small frames).
+#: Side of the square tiles whose spectra are averaged, in pixels (halved for small frames,
+#: down to MIN_TILE_PX; smaller frames cannot be analysed).
 TILE_PX = 256
+MIN_TILE_PX = 64
 #: At most this many tiles per frame, evenly spread (a 1080p frame gives 3 x 5).
 MAX_TILES = 16
 #: Candidate motion lengths and disk radii searched, in pixels.
@@ -189,10 +191,11 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     if luma.ndim != 2:
         raise InvalidParameterError(f"blur estimation needs a 2-D luma plane, got shape {luma.shape}")
     rows, columns = luma.shape
-    while tile_px > 64 and (rows < tile_px or columns < tile_px):
+    while tile_px > MIN_TILE_PX and (rows < tile_px or columns < tile_px):
         tile_px //= 2
     if rows < tile_px or columns < tile_px:
-        raise InvalidParameterError(f"frame {columns}x{rows} is too small to estimate blur (needs 64x64)")
+        raise InvalidParameterError(
+            f"frame {columns}x{rows} is too small to estimate blur (needs {MIN_TILE_PX}x{MIN_TILE_PX})")
     # A grid of up to max_tiles, evenly spread, overlapping by at most three quarters (small
     # frames): overlapping Hann tiles still add information.
     fit_rows = math.ceil((rows - tile_px) / (tile_px // 4)) + 1

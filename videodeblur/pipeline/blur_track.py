@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from videodeblur.config import KEYFRAME_PARAMETERS
 from videodeblur.core import estimation, smoothing
 from videodeblur.core.estimation import BlurEstimate
 from videodeblur.errors import InvalidParameterError
@@ -105,7 +106,7 @@ class KeyframeSchedule:
         self.kind = psf_section.kind
         self.by_time = psf_section.keyframes[0].time_s is not None
         self.frame_rate = float(frame_rate) if frame_rate else None
-        names = {"defocus": ("radius",), "motion": ("length", "angle"), "gaussian": ("sigma",)}[self.kind]
+        names = KEYFRAME_PARAMETERS[self.kind]
         self.positions = np.array([k.time_s if self.by_time else k.frame for k in psf_section.keyframes], float)
         self.values = {
             name: np.array([getattr(k, name) if getattr(k, name) is not None else getattr(psf_section, name)
@@ -306,6 +307,13 @@ def schedule_for(psf_section, info=None, max_value: float = 255.0):
         Full-scale luma value, for the auto kinds.
     """
     if psf_section.kind in AUTO_KINDS:
+        smallest = estimation.MIN_TILE_PX
+        if info is not None and min(info.width, info.height) < smallest:
+            raise InvalidParameterError(
+                f'psf.kind = "{psf_section.kind}": the video is {info.width}x{info.height}, too small to '
+                f"estimate the blur (at least {smallest}x{smallest} pixels); give the blur instead "
+                '(psf.kind = "defocus", "motion" or "gaussian")'
+            )
         return BlurTracker(AUTO_KINDS[psf_section.kind], psf_section.smoothing_frames, max_value)
     if psf_section.keyframes:
         return KeyframeSchedule(psf_section, getattr(info, "average_rate", None))

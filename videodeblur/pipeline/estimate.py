@@ -16,7 +16,7 @@ from videodeblur.errors import InvalidParameterError, OutputError, ProcessingErr
 from videodeblur.io import FrameItem, VideoReader
 from videodeblur.io.paths import atomic_output
 from videodeblur.pipeline.blur_track import TrackRow, schedule_for
-from videodeblur.pipeline.runner import _resolve_config, _wait, single_threaded_blas
+from videodeblur.pipeline.runner import _resolve_config, _wait, single_threaded_blas, trim_arguments
 
 #: Columns of the track CSV, in order.
 CSV_COLUMNS = (
@@ -45,12 +45,7 @@ def estimate_track(input_path, config=None, *, progress=None) -> list[TrackRow]:
     """
     config = _resolve_config(config)
     pipeline, trim = config.pipeline, config.trim
-    range_arguments = {
-        key: value for key, value in (
-            ("start_frame", trim.start_frame), ("end_frame", trim.end_frame),
-            ("start_s", trim.start_s), ("end_s", trim.end_s),
-        ) if value is not None
-    }
+    range_arguments = trim_arguments(trim)
     rows: list[TrackRow] = []
     with VideoReader(input_path, tolerate_decode_errors=pipeline.tolerate_decode_errors,
                      max_frame_pixels=pipeline.max_frame_pixels) as reader:

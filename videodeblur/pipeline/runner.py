@@ -115,7 +115,7 @@ class FrameRestorer:
         self._buffers = threading.local()
         self.fixed_spec = None if config.psf.kind in AUTO_KINDS or config.psf.keyframes else spec_from_config(config.psf)
         if self.fixed_spec is not None:
-            self.plane_deconvolvers = self.deconvolvers_for(self.fixed_spec)  # bad kernels fail here, early
+            self.deconvolvers_for(self.fixed_spec)  # a bad kernel fails here, before any frame is decoded
 
     def schedule(self):
         """A fresh schedule deciding each frame's kernel for one pass over the video."""
@@ -242,12 +242,7 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
                      max_frame_pixels=pipeline.max_frame_pixels) as reader:
         restorer = restorer_factory(config, reader.info)
         trim = config.trim
-        range_arguments = {
-            key: value for key, value in (
-                ("start_frame", trim.start_frame), ("end_frame", trim.end_frame),
-                ("start_s", trim.start_s), ("end_s", trim.end_s),
-            ) if value is not None
-        }
+        range_arguments = trim_arguments(trim)
         total = _expected_frames(reader.info, trim)
         output = config.output
         with atomic_output(output_path) as temporary_path:
@@ -267,6 +262,16 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
         declared = reader.info.frame_count if whole_file else None
         decode_errors = tuple(reader.decode_errors)
     return RunReport(output_path, frames, packets, declared, decode_errors)
+
+
+def trim_arguments(trim) -> dict:
+    """The ``[trim]`` section as keyword arguments of :meth:`VideoReader.events` (unset ones left out)."""
+    return {
+        key: value for key, value in (
+            ("start_frame", trim.start_frame), ("end_frame", trim.end_frame),
+            ("start_s", trim.start_s), ("end_s", trim.end_s),
+        ) if value is not None
+    }
 
 
 def _expected_frames(info: VideoInfo, trim) -> int | None:
@@ -383,7 +388,7 @@ def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: i
         nonlocal frames_pending, frames_written, packets_copied
         while pending:
             slot = pending[0]
-            if slot.analysis is None and slot.restore is None and not isinstance(slot.entry, FrameItem):
+            if not isinstance(slot.entry, FrameItem):
                 writer.mux_packet(slot.entry)
                 packets_copied += 1
             else:
