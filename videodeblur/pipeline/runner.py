@@ -17,6 +17,7 @@ joins every thread and removes the temporary output before the error propagates.
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import sys
 import threading
@@ -191,10 +192,21 @@ def single_threaded_blas():
     wait: a run with blur estimation took 60 % longer. One thread also makes the products'
     rounding independent of the machine, so a preview reproduces a run exactly.
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         yield
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, found once per process.
+
+    Finding them walks the loaded libraries with a ctypes callback, and a Ctrl-C that lands in
+    a ctypes callback is printed and swallowed; so it is done once, before any output exists
+    (:func:`deblur_file` calls this first), not at the start of every run.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _resolve_config(config) -> Config:
@@ -237,6 +249,7 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
     config = _resolve_config(config)
     input_path, output_path = Path(input_path), Path(output_path)
     check_paths(input_path, output_path, overwrite=overwrite)
+    _blas_controller()
     pipeline = config.pipeline
     with VideoReader(input_path, tolerate_decode_errors=pipeline.tolerate_decode_errors,
                      max_frame_pixels=pipeline.max_frame_pixels) as reader:
