@@ -4,11 +4,16 @@ Threads
 -------
 * a decode thread runs ``VideoReader.events()`` and feeds a short bounded queue (backpressure:
   it blocks while the main thread is busy), ending with an end marker put in ``finally``;
-* the calling thread takes items in order, submits frames to a thread pool (FFTW and NumPy
-  release the GIL), and writes results in input order: frames as they complete, packets of
-  copied streams (audio, subtitles, ...) in their demux position, so nothing is reordered;
-* at most ``frames_in_flight`` frames are being restored or waiting to be written, plus the
-  few in the hand-over queue, so memory does not grow with the length of the video.
+* the calling thread takes items in order and asks the restorer's *schedule* for each frame's
+  kernel (:mod:`videodeblur.pipeline.blur_track`): a fixed or keyframed kernel is known at
+  once; an estimated one needs the frame analysed (submitted to the pool) and then, in frame
+  order, the ``smoothing_frames`` frames after it;
+* frames with a kernel are restored in a thread pool (FFTW and NumPy release the GIL), and
+  written in input order: frames as they complete, packets of copied streams (audio,
+  subtitles, ...) in their demux position, so nothing is reordered;
+* at most ``frames_in_flight`` frames (plus the schedule's look-ahead) are being analysed,
+  restored or waiting to be written, plus the few in the hand-over queue, so memory does not
+  grow with the length of the video.
 
 A worker's exception, a decode error or Ctrl-C stops the decode thread, cancels queued work,
 joins every thread and removes the temporary output before the error propagates.
