@@ -40,14 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                              help="override one config key, e.g. --set psf.radius=4.5 (repeatable)")
 
+    def add_progress_options(command):
+        progress = command.add_mutually_exclusive_group()
+        progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                              help="always show the progress bar (default: only on a terminal)")
+        progress.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bar")
+
     run = commands.add_parser("run", help="restore a video file")
     run.add_argument("input", metavar="INPUT", help="the blurred video (never modified)")
     run.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="the restored video to write")
     run.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    progress = run.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="always show the progress bar (default: only on a terminal)")
-    progress.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bar")
+    add_progress_options(run)
     add_config_options(run)
 
     preview = commands.add_parser("preview", help="write before/after PNGs of chosen frames")
@@ -71,10 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="CSV to write: one row per decoded frame, raw and smoothed parameters")
     estimate.add_argument("--plot", metavar="TRACK.png", help="also plot the track (needs videodeblur[plot])")
     estimate.add_argument("-y", "--overwrite", action="store_true", help="replace existing output files")
-    estimate_progress = estimate.add_mutually_exclusive_group()
-    estimate_progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                                   help="always show the progress bar (default: only on a terminal)")
-    estimate_progress.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bar")
+    add_progress_options(estimate)
     add_config_options(estimate)
 
     config = commands.add_parser("config", help="inspect configuration")

@@ -12,11 +12,11 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from videodeblur.errors import InvalidParameterError, OutputError, ProcessingError, VideoDeblurError
+from videodeblur.errors import InvalidParameterError, OutputError
 from videodeblur.io import FrameItem, VideoReader
 from videodeblur.io.paths import atomic_output
 from videodeblur.pipeline.blur_track import TrackRow, schedule_for
-from videodeblur.pipeline.runner import _resolve_config, _wait, single_threaded_blas, trim_arguments
+from videodeblur.pipeline.runner import _resolve_config, result_of, single_threaded_blas, trim_arguments
 
 #: Columns of the track CSV, in order.
 CSV_COLUMNS = (
@@ -58,14 +58,7 @@ def estimate_track(input_path, config=None, *, progress=None) -> list[TrackRow]:
 
             def push_oldest() -> None:
                 item, future = pending.popleft()
-                try:
-                    analysis = _wait(future) if future is not None else None
-                except VideoDeblurError:
-                    raise
-                except Exception as error:  # noqa: BLE001 - reported with the frame number
-                    raise ProcessingError(
-                        f"estimating the blur of frame {item.index} failed: {type(error).__name__}: {error}"
-                    ) from error
+                analysis = result_of(future, f"estimating the blur of frame {item.index}") if future else None
                 rows.extend(schedule.push(item, analysis))
                 if progress is not None:
                     progress()

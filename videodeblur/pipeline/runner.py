@@ -391,14 +391,7 @@ def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: i
         while to_push and (block or to_push[0].analysis.done()):
             slot = to_push.popleft()
             block = False
-            try:
-                analysis = _wait(slot.analysis)
-            except VideoDeblurError:
-                raise
-            except Exception as error:  # noqa: BLE001 - reported with the frame number
-                raise ProcessingError(
-                    f"estimating the blur of frame {slot.entry.index} failed: {type(error).__name__}: {error}"
-                ) from error
+            analysis = result_of(slot.analysis, f"estimating the blur of frame {slot.entry.index}")
             submit_rows(schedule.push(slot.entry, analysis))
 
     def write_ready(block: bool) -> None:
@@ -415,15 +408,7 @@ def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: i
                 if not slot.restore.done() and not block:
                     return
                 block = False
-                try:
-                    restored = _wait(slot.restore)
-                except VideoDeblurError:
-                    raise
-                except Exception as error:  # noqa: BLE001 - reported with the frame number
-                    raise ProcessingError(
-                        f"restoring frame {slot.entry.index} failed: {type(error).__name__}: {error}"
-                    ) from error
-                writer.write_frame(restored)
+                writer.write_frame(result_of(slot.restore, f"restoring frame {slot.entry.index}"))
                 frames_written += 1
                 frames_pending -= 1
                 progress.update(1)
@@ -492,6 +477,17 @@ def _get(items: queue.Queue):
             return items.get(timeout=0.2)
         except queue.Empty:
             continue
+
+
+def result_of(future: Future, what: str):
+    """The future's result; a failure other than the project's own becomes a ProcessingError
+    saying ``what`` failed (e.g. "restoring frame 12")."""
+    try:
+        return _wait(future)
+    except VideoDeblurError:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported with what was being done
+        raise ProcessingError(f"{what} failed: {type(error).__name__}: {error}") from error
 
 
 def _wait(future: Future):
