@@ -433,8 +433,12 @@ def _bins(geometry: _Geometry, log_power: np.ndarray, coarse: bool = False) -> _
 
 def _profile_index(fx, fy, grid: _ProfileGrid, angles_deg) -> tuple[np.ndarray, np.ndarray]:
     """Flat profile-bin index of every (angle, frequency bin) pair, and the count per profile bin."""
-    theta = np.deg2rad(np.asarray(angles_deg, dtype=np.float64)).astype(np.float32)
-    u = np.abs(np.multiply.outer(np.cos(theta), fx) - np.multiply.outer(np.sin(theta), fy))
+    theta = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
+    # Exact zeros along the axes: cos(90 deg) is 6e-17 (-4e-8 in float32), and that sliver of
+    # the horizontal frequency would send vertical frequencies of either sign to alternate
+    # bins, a comb that made vertical motion blurs unrecognisable.
+    cos, sin = (np.where(np.abs(v) < 1e-9, 0.0, v).astype(np.float32) for v in (np.cos(theta), np.sin(theta)))
+    u = np.abs(np.multiply.outer(cos, fx) - np.multiply.outer(sin, fy))
     index = np.minimum((u * np.float32(1.0 / grid.width)).astype(np.int64), grid.bins - 1)
     index += (np.arange(len(theta)) * grid.bins)[:, None]
     index = index.ravel()
