@@ -294,7 +294,21 @@ def test_estimate_does_not_depend_on_scale_or_dtype(camera):
         # The tiles are windowed in float32: equal up to rounding, not bit for bit.
         assert other.defocus.radius_px == pytest.approx(as_float.defocus.radius_px, abs=0.02)
         assert other.confidence == pytest.approx(as_float.confidence, abs=0.01)
-        assert other.motion.angle_deg == pytest.approx(as_float.motion.angle_deg, abs=0.5)
+        # A clear defocus settles "auto" before the motion search, whatever the scale.
+        assert (other.motion is None) == (as_float.motion is None)
+        if as_float.motion is not None:
+            assert other.motion.angle_deg == pytest.approx(as_float.motion.angle_deg, abs=0.5)
+
+
+def test_a_decisive_defocus_skips_the_motion_search_with_the_same_decision(photo):
+    from videodeblur.core import estimation
+
+    spectrum = blur_spectrum(blur_noisy(photo, psf.disk(4.0)))
+    auto = estimate_blur(spectrum, "auto")
+    assert auto.defocus.score >= estimation.DECISIVE_DEFOCUS_SCORE and auto.motion is None
+    assert auto.kind == "defocus"
+    # The motion search would not have won: its best fit scores below the defocus one.
+    assert estimation.estimate_motion(spectrum).score < auto.defocus.score
 
 
 def test_averaged_spectra_of_a_steady_blur_estimate_the_same_blur(camera):
