@@ -107,16 +107,10 @@ class Previewer:
         frame = frame_from_item(item, self.info)
         return frame.to_ndarray(format="rgb24" if self.info.bit_depth <= 8 else "rgb48le")
 
-    def describe_psf(self, row: TrackRow | None = None) -> str:
-        """The kernel of a frame (or of the config when no row is given) and the method."""
-        method = self.config.deconvolution.method
-        if row is not None and row.spec is not None:
-            found = " (estimated)" if row.estimate is not None else ""
-            return f"{row.spec.describe()}{found}, {method}"
-        psf = self.config.psf
-        details = {"defocus": f"radius {psf.radius:g} px", "gaussian": f"sigma {psf.sigma} px",
-                   "motion": f"length {psf.length} px, angle {psf.angle} deg", "file": f"{Path(str(psf.path)).name}"}
-        return f"{psf.kind} {details.get(psf.kind, '')}, {method}"
+    def describe_psf(self, row: TrackRow) -> str:
+        """The kernel a frame is restored with, and the method, e.g. "defocus radius 3 px, wiener"."""
+        found = " (estimated)" if row.estimate is not None else ""
+        return f"{row.spec.describe()}{found}, {self.config.deconvolution.method}"
 
     def render(self, index: int, mode: str = "split", crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """A labelled RGB image of frame ``index`` in ``mode`` (see :data:`MODES`)."""

@@ -285,8 +285,7 @@ class _Geometry:
     fy: np.ndarray  # vertical frequency, positive downwards (rows)
     rho: np.ndarray
     trend_basis: np.ndarray  # orthonormal columns: 1, log rho, log^2, log^3 over the bins
-    grid: _ProfileGrid  # profiles of all selected bins
-    coarse_grid: _ProfileGrid  # profiles of the coarse quarter
+    grid: _ProfileGrid  # profiles of all selected bins and of the coarse quarter alike
     radial_index: np.ndarray  # profile bin of each selected bin's rho
     coarse_selected: np.ndarray  # every other bin in each direction: the coarse angle scan
     coarse_trend_basis: np.ndarray  # the trend basis orthonormalised over the coarse bins
@@ -305,7 +304,7 @@ def _geometry(tile_px: int) -> _Geometry:
     coarse[::2, ::2] = True
     return _Geometry(
         tile_px=tile_px, selected=selected, fx=fx[selected].astype(np.float32), fy=fy[selected].astype(np.float32),
-        rho=r, trend_basis=_orthonormal_log_trend(r), grid=grid, coarse_grid=grid,
+        rho=r, trend_basis=_orthonormal_log_trend(r), grid=grid,
         radial_index=np.minimum((r / grid.width).astype(np.int64), grid.bins - 1),
         coarse_selected=coarse[selected], coarse_trend_basis=_orthonormal_log_trend(r[coarse[selected]]),
     )
@@ -427,7 +426,7 @@ def _bins(geometry: _Geometry, log_power: np.ndarray, coarse: bool = False) -> _
     if not coarse:
         return _Bins(geometry.fx, geometry.fy, log_power, geometry.grid)
     subset = geometry.coarse_selected
-    return _Bins(geometry.fx[subset], geometry.fy[subset], log_power[subset], geometry.coarse_grid)
+    return _Bins(geometry.fx[subset], geometry.fy[subset], log_power[subset], geometry.grid)
 
 
 def _profile_index(fx, fy, grid: _ProfileGrid, angles_deg) -> tuple[np.ndarray, np.ndarray]:
@@ -449,7 +448,7 @@ def _coarse_scan_index(tile_px: int) -> tuple[np.ndarray, np.ndarray]:
     # The coarse scan always uses the same angles and bins: its binning is computed once.
     geometry = _geometry(tile_px)
     subset = geometry.coarse_selected
-    return _profile_index(geometry.fx[subset], geometry.fy[subset], geometry.coarse_grid, _coarse_angles())
+    return _profile_index(geometry.fx[subset], geometry.fy[subset], geometry.grid, _coarse_angles())
 
 
 def _coarse_angles() -> np.ndarray:

@@ -94,15 +94,12 @@ def track_csv(rows) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         estimate, spec = row.estimate, row.spec
-        raw_kind = estimate.kind if estimate is not None else ""
-        motion = estimate.motion if estimate is not None and raw_kind == "motion" else None
-        defocus = estimate.defocus if estimate is not None and raw_kind == "defocus" else None
         writer.writerow([
-            row.index, _number(row.time_s), spec.kind, raw_kind,
+            row.index, _number(row.time_s), spec.kind, estimate.kind if estimate is not None else "",
             _number(estimate.confidence) if estimate is not None else "",
-            _number(motion.length_px if motion else None), _number(spec.length_px),
-            _number(motion.angle_deg if motion else None), _number(spec.angle_deg),
-            _number(defocus.radius_px if defocus else None), _number(spec.radius_px),
+            _number(_raw(row, "motion", "length_px")), _number(spec.length_px),
+            _number(_raw(row, "motion", "angle_deg")), _number(spec.angle_deg),
+            _number(_raw(row, "defocus", "radius_px")), _number(spec.radius_px),
             _number(spec.sigma_px),
         ])
     return buffer.getvalue()
@@ -165,6 +162,7 @@ def plot_track(path, rows, title: str = "") -> None:
 
 
 def _raw(row, kind, attribute):
+    """A raw parameter of a row, where the frame itself decided ``kind`` (else None)."""
     estimate = row.estimate
     if estimate is None or estimate.kind != kind:
         return None

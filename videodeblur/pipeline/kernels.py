@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -65,7 +66,7 @@ class KernelSpec:
         if self.kind == "gaussian":
             return f"gaussian sigma {self.sigma_px:g} px"
         if self.kind == "file":
-            return f"file {self.path}"
+            return f"file {os.path.basename(self.path)}"
         return "none (left as is)"
 
 

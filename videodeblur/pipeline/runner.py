@@ -38,8 +38,8 @@ from videodeblur.errors import InputError, Interrupted, ProcessingError, VideoDe
 from videodeblur.fft.plans import empty_frame
 from videodeblur.io import FrameItem, VideoReader, VideoWriter, atomic_output, check_paths
 from videodeblur.io.reader import VideoInfo
-from videodeblur.pipeline.blur_track import AUTO_KINDS, TrackRow, schedule_for
-from videodeblur.pipeline.kernels import KernelSpec, kernel_for_plane, spec_from_config
+from videodeblur.pipeline.blur_track import FixedSchedule, TrackRow, schedule_for
+from videodeblur.pipeline.kernels import KernelSpec, kernel_for_plane
 from videodeblur.restoration import FrameDeconvolver
 
 _END = object()
@@ -119,7 +119,10 @@ class FrameRestorer:
         self._deconvolvers: OrderedDict[KernelSpec, dict[int, FrameDeconvolver]] = OrderedDict()
         self._lock = threading.Lock()
         self._buffers = threading.local()
-        self.fixed_spec = None if config.psf.kind in AUTO_KINDS or config.psf.keyframes else spec_from_config(config.psf)
+        # The schedule decides which kind of kernel this config has (and refuses, here and
+        # before any output exists, a video too small to estimate on).
+        schedule = self.schedule()
+        self.fixed_spec = schedule.spec if isinstance(schedule, FixedSchedule) else None
         if self.fixed_spec is not None:
             self.deconvolvers_for(self.fixed_spec)  # a bad kernel fails here, before any frame is decoded
 
@@ -360,8 +363,7 @@ class _Slot:
     restore: Future | None = None
 
 
-def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: int, progress,
-                  on_row=None) -> tuple[int, int]:
+def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: int, progress) -> tuple[int, int]:
     # A short hand-over queue: frames wait in ``pending`` (bounded by frames_in_flight plus the
     # schedule's look-ahead), so memory does not grow with the length of the video.
     schedule = restorer.schedule() if hasattr(restorer, "schedule") else _LegacySchedule()
@@ -383,8 +385,6 @@ def _run_pipeline(events, restorer, writer, *, workers: int, frames_in_flight: i
                 slot.restore = pool.submit(restorer.restore, slot.entry)
             else:
                 slot.restore = pool.submit(restorer.restore, slot.entry, row.spec)
-            if on_row is not None:
-                on_row(row)
 
     def push_analysed(block: bool) -> None:
         """Hand finished analyses to the schedule in frame order; optionally wait for the first."""
