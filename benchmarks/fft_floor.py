@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     buffer = frame.copy()
     response = deconvolver.filter_for(*deconvolver.last_regularisation)
     parts = {
-        "edgetaper (bands only)": median_time(lambda: edgetaper_inplace(buffer, deconvolver.kernel, deconvolver.taper_profiles)),
+        "edgetaper (bands only)": median_time(lambda: edgetaper_inplace(buffer, deconvolver.taper_plan)),
         "noise estimate": median_time(lambda: estimate_noise_sigma(frame)),
         "spectrum fit": median_time(lambda: fit_power_law(pair.spectrum, deconvolver.samples, 0.01)),
         "filter multiply": median_time(lambda: np.multiply(pair.spectrum, response, out=pair.spectrum)),

@@ -11,7 +11,15 @@ import pytest
 from scipy import ndimage
 
 from videodeblur import psf
-from videodeblur.core.edgetaper import edgetaper, edgetaper_weights, taper_profile
+from videodeblur.core.edgetaper import (
+    DIRECT_FILTER_MAX_TAPS,
+    _kernel_pieces,
+    edgetaper,
+    edgetaper_inplace,
+    edgetaper_weights,
+    taper_plan,
+    taper_profile,
+)
 from videodeblur.errors import InvalidParameterError
 
 
@@ -178,3 +186,28 @@ def test_edgetaper_invalid_inputs():
         edgetaper(np.ones((1, 8)), np.ones((1, 1)))
     with pytest.raises(InvalidParameterError):
         edgetaper_weights((20, 6), psf.motion(9, 0))  # 1x11 kernel, 6 columns
+
+
+@pytest.mark.parametrize("name", ["disk(4)", "motion(15,37)", "motion(11,90)", "disk(40) in 96 rows",
+                                  "motion(120,10) in 128 cols", "random 96x128 (frame size)"])
+def test_kernel_pieces_add_up_to_the_kernel_in_blocks_of_one_shape(name):
+    # Large kernels are filtered in blocks small enough for OpenCV's direct filter (its DFT
+    # path is several times slower on thin strips); the blocks must sum to the kernel exactly.
+    kernel = np.asarray(KERNELS[name](), dtype=np.float32)
+    pieces = _kernel_pieces(kernel)
+    assert len({taps.shape for _, _, taps in pieces}) == 1
+    if kernel.size > DIRECT_FILTER_MAX_TAPS:
+        assert all(taps.size <= DIRECT_FILTER_MAX_TAPS for _, _, taps in pieces)
+    rebuilt = np.zeros_like(kernel)
+    for row, column, taps in pieces:
+        rebuilt[row : row + taps.shape[0], column : column + taps.shape[1]] += taps
+    np.testing.assert_array_equal(rebuilt, kernel)
+
+
+def test_a_taper_plan_refuses_frames_of_another_shape(frame):
+    plan = taper_plan(frame.shape, psf.disk(3))
+    image = frame.astype(np.float32)
+    edgetaper_inplace(image, plan)
+    np.testing.assert_allclose(image, reference_edgetaper(frame, psf.disk(3)), atol=1e-5)
+    with pytest.raises(InvalidParameterError, match="shape"):
+        edgetaper_inplace(np.ones((40, 40), dtype=np.float32), plan)

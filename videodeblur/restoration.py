@@ -15,7 +15,7 @@ import numpy as np
 
 from videodeblur.core import psf as psf_models
 from videodeblur.core.deconvolution import wiener_filter
-from videodeblur.core.edgetaper import _profiles, edgetaper_inplace
+from videodeblur.core.edgetaper import edgetaper_inplace, taper_plan
 from videodeblur.core.fourier import fast_shape, gradient_power, psf2otf
 from videodeblur.core.noise import (
     NoiseModel,
@@ -103,7 +103,7 @@ class FrameDeconvolver:
         self.otf_is_real = bool(np.abs(self.otf.imag).max() <= 1e-6 * np.abs(self.otf).max())
         self.regulariser_power = gradient_power(self.padded_shape)
         self._log_regulariser = None
-        self.taper_profiles = _profiles(self.padded_shape, self.kernel) if self.edgetaper else None
+        self.taper_plan = taper_plan(self.padded_shape, self.kernel) if self.edgetaper else None
         self.samples = self.risk = None
         if self.nsr == "auto":
             self.samples = spectrum_samples(self.otf, self.regulariser_power, self.pixel_count)
@@ -197,7 +197,7 @@ class FrameDeconvolver:
         if self.padded_shape != self.frame_shape:
             _reflect_pad_inplace(buffer, rows, columns)
         if self.edgetaper:
-            edgetaper_inplace(buffer, self.kernel, self.taper_profiles)
+            edgetaper_inplace(buffer, self.taper_plan)
         spectrum = pair.forward()
         lam, alpha = self.regularisation_for(buffer[:rows, :columns], spectrum)
         self.last_regularisation = (lam, alpha)

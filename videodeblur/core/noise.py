@@ -112,9 +112,10 @@ class SpectrumSamples:
         frame holds only noise (see :func:`fit_noise_model`), ordered by noise bin.
     erased_bin : numpy.ndarray
         Noise bin (of ``log |P|^2``) of each of them; only bins with enough members are kept.
-    noise_bin_centres, noise_bin_weights, noise_bin_medians : numpy.ndarray
-        Per noise bin: mean ``log |P|^2``, sqrt(member count), and the position of its median
-        member once the members are sorted by bin and then by power.
+    noise_bin_centres, noise_bin_weights : numpy.ndarray
+        Per noise bin: mean ``log |P|^2`` and sqrt(member count).
+    noise_bin_bounds : numpy.ndarray
+        Where each noise bin's members start in ``erased_index``, then the end of the last.
     pixel_count : int
         Number of pixels of the frame (the periodogram's scale).
     """
@@ -129,7 +130,7 @@ class SpectrumSamples:
     erased_bin: np.ndarray
     noise_bin_centres: np.ndarray
     noise_bin_weights: np.ndarray
-    noise_bin_medians: np.ndarray
+    noise_bin_bounds: np.ndarray
     pixel_count: int
 
 
@@ -181,11 +182,10 @@ def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count
     erased, erased_bin, erased_log_p = erased[keep][order], erased_bin[keep][order], erased_log_p[keep][order]
     counts = np.bincount(erased_bin, minlength=NOISE_BINS)
     used = np.flatnonzero(counts)
-    starts = np.concatenate([[0], np.cumsum(counts)])[used]
+    bounds = np.concatenate([[0], np.cumsum(counts[used])])
     centres = np.bincount(erased_bin, weights=erased_log_p, minlength=NOISE_BINS)[used] / counts[used]
-    medians = starts + counts[used] // 2
     return SpectrumSamples(index, weight, bin_index, bin_counts, model, bin_log_regulariser,
-                           index[erased], erased_bin, centres, np.sqrt(counts[used]), medians, pixel_count)
+                           index[erased], erased_bin, centres, np.sqrt(counts[used]), bounds, pixel_count)
 
 
 #: |H|^2 below which a frequency counts as erased by the blur.
@@ -240,9 +240,14 @@ def fit_noise_model(spectrum: np.ndarray, samples: SpectrumSamples) -> NoiseMode
         return None
     values = spectrum.ravel()[samples.erased_index]
     periodogram = (values.real.astype(np.float64) ** 2 + values.imag.astype(np.float64) ** 2) / samples.pixel_count
-    # Sort by bin, then by power: each bin's median sits at a precomputed position.
-    ordered = periodogram[np.lexsort((periodogram, samples.erased_bin))]
-    levels = np.log(ordered[samples.noise_bin_medians] / math.log(2.0) + 1e-30)
+    # The members are ordered by bin: each bin's median by a partial sort of its own run
+    # (a tenth of the time of sorting all of them by bin and power).
+    bounds = samples.noise_bin_bounds
+    medians = np.empty(bounds.size - 1)
+    for position, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+        middle = (stop - start) // 2
+        medians[position] = np.partition(periodogram[start:stop], middle)[middle]
+    levels = np.log(medians / math.log(2.0) + 1e-30)
     centres, weights = samples.noise_bin_centres, samples.noise_bin_weights
     slope = 0.0
     if centres.size >= 2 and np.ptp(centres) > 0.5:
