@@ -10,6 +10,7 @@ colour tags, 8-bit sources to 8-bit RGB, deeper ones to 16-bit RGB.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import cv2
@@ -27,6 +28,18 @@ MODES = ("split", "side", "diff", "restored")
 DIFF_GAIN = 4.0
 
 
+def preview_decoder_threads() -> int:
+    """Decoder threads for a preview: at least 8, more than FFmpeg's default of cores + 1.
+
+    A preview decodes up to a GOP of frames only to reach one, so decoding speed is its latency.
+    H.264 frame threads spend much of their time waiting for rows of the frames they refer to;
+    with more frames in flight the cores find more work: on the 2-core machine, decoding to
+    frames 20-240 of a 250-frame 1080p GOP took 25 % less time with 8 threads than with 3
+    (12 threads: the same as 8; 16: slower again).
+    """
+    return max(8, (os.cpu_count() or 1) + 1)
+
+
 class Previewer:
     """Preview frames of one file with one config; keeps the file open between frames.
 
@@ -41,7 +54,8 @@ class Previewer:
     def __init__(self, input_path, config=None):
         self.config = _resolve_config(config)
         pipeline = self.config.pipeline
-        self.reader = VideoReader(input_path, tolerate_decode_errors=pipeline.tolerate_decode_errors,
+        self.reader = VideoReader(input_path, thread_count=preview_decoder_threads(),
+                                  tolerate_decode_errors=pipeline.tolerate_decode_errors,
                                   max_frame_pixels=pipeline.max_frame_pixels)
         try:
             self.info = self.reader.info

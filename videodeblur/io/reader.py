@@ -325,6 +325,8 @@ class VideoReader:
         Input media file.
     threads : {"AUTO", "FRAME", "SLICE", "NONE"}
         Decoder threading (``stream.thread_type``).
+    thread_count : int or None
+        Decoder threads; None lets FFmpeg choose (one more than the CPU cores).
     tolerate_decode_errors : bool
         Skip packets that fail to decode (each is recorded in :attr:`decode_errors`)
         instead of raising :class:`InputError`.
@@ -354,12 +356,17 @@ class VideoReader:
         Unknown ``threads`` value, bad ``max_frame_pixels``.
     """
 
-    def __init__(self, path, *, threads: str = "AUTO", tolerate_decode_errors: bool = False,
+    def __init__(self, path, *, threads: str = "AUTO", thread_count: int | None = None,
+                 tolerate_decode_errors: bool = False,
                  max_frame_pixels: int | None = DEFAULT_MAX_FRAME_PIXELS):
         self.path = Path(path)
         threads = str(threads).upper()
         if threads not in _THREAD_TYPES:
             raise InvalidParameterError(f"threads must be one of {', '.join(_THREAD_TYPES)}, got {threads!r}")
+        if thread_count is not None and (
+            not isinstance(thread_count, int) or isinstance(thread_count, bool) or thread_count < 1
+        ):
+            raise InvalidParameterError(f"thread_count must be an integer >= 1 or None, got {thread_count!r}")
         if max_frame_pixels is not None and (
             not isinstance(max_frame_pixels, int) or isinstance(max_frame_pixels, bool) or max_frame_pixels < 1
         ):
@@ -393,6 +400,8 @@ class VideoReader:
                 if s is not self._video and (s.type != "video" or _is_attached_pic(s))
             ]
             self._video.thread_type = threads
+            if thread_count is not None:
+                self._video.thread_count = thread_count
             self._threads = threads
             self._started = False
             self._reset_state()
