@@ -339,7 +339,7 @@ def test_section_that_is_not_a_table(tmp_path):
         ("deconvolution.nsr=nan", 'deconvolution.nsr: must be "auto" or a positive number, got nan'),
         ("deconvolution.nsr=AUTO", 'deconvolution.nsr: must be "auto" or a positive number, '
                                    'got "AUTO" (did you mean "auto"?)'),
-        ("deconvolution.method=wein", 'deconvolution.method: must be one of "wiener", "tikhonov", '
+        ("deconvolution.method=wein", 'deconvolution.method: must be one of "wiener", "tikhonov", "tv", '
                                       'got "wein" (did you mean "wiener"?)'),
         ("deconvolution.planes=rgb", 'deconvolution.planes: must be one of "luma", "all", got "rgb"'),
         ("output.crf=52", "output.crf: must be an integer from 0 to 51, got 52"),

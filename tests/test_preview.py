@@ -109,12 +109,14 @@ def blurred_clip(tmp_path_factory):
 # 1. Preview planes == what a full run encodes
 
 
-@pytest.mark.parametrize("name, output_codec", [("h264", "libx264"), ("ten_bit", "ffv1")])
-def test_preview_planes_equal_full_run(clips, tmp_path, name, output_codec):
+@pytest.mark.parametrize("name, output_codec, method", [
+    ("h264", "libx264", "wiener"), ("ten_bit", "ffv1", "wiener"), ("h264", "libx264", "tv"),
+])
+def test_preview_planes_equal_full_run(clips, tmp_path, name, output_codec, method):
     clip = clips[name]
     if name == "h264":
         assert _has_reordering(clip), "the clip should have B-frames"
-    config = _config(f"output.codec={output_codec}")
+    config = _config(f"output.codec={output_codec}", f"deconvolution.method={method}")
     seen = {}
 
     def recording_factory(config, info):

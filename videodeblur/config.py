@@ -65,7 +65,7 @@ __all__ = [
 MAX_CONFIG_BYTES = 1 << 20
 
 PsfKind = Literal["defocus", "motion", "gaussian", "file", "auto", "auto-motion", "auto-defocus"]
-Method = Literal["wiener", "tikhonov"]
+Method = Literal["wiener", "tikhonov", "tv"]
 Planes = Literal["luma", "all"]
 Codec = Literal["libx264", "libx265", "prores_ks", "ffv1"]
 Preset = Literal[
@@ -485,11 +485,13 @@ class DeconvolutionSection(BaseModel):
 
     Attributes
     ----------
-    method : {"wiener", "tikhonov"}
-        Wiener filter or Tikhonov-regularised inverse filter. Default ``"wiener"``.
+    method : {"wiener", "tikhonov", "tv"}
+        Wiener filter, Tikhonov-regularised inverse filter, or total variation (sharper edges
+        and less noise, about ten times slower). Default ``"wiener"``.
     nsr : "auto" or float
         Noise-to-signal power ratio (> 0); for Tikhonov it is the regularisation weight
-        lambda. ``"auto"`` estimates it from each frame. Default ``"auto"``.
+        lambda, for tv the weight of the total variation. ``"auto"`` estimates it from each
+        frame. Default ``"auto"``.
     edgetaper : bool
         Taper the frame borders before deconvolving to avoid ringing. Default true.
     planes : {"luma", "all"}

@@ -1,4 +1,4 @@
-"""Fast frame restoration: edgetaper + Wiener/Tikhonov with cached FFTW plans and filters.
+"""Fast frame restoration: edgetaper + Wiener/Tikhonov (or total variation) with cached FFTW plans and filters.
 
 :class:`FrameDeconvolver` is what the video pipeline calls for every frame; :func:`deconvolve`
 is the convenience entry point for single images. Both share one code path.
@@ -26,10 +26,11 @@ from videodeblur.core.noise import (
     spectrum_samples,
     tikhonov_lambda,
 )
+from videodeblur.core.total_variation import tv_deconvolve, tv_lambda
 from videodeblur.errors import InvalidParameterError
 from videodeblur.fft.plans import plan_pair
 
-METHODS = ("wiener", "tikhonov")
+METHODS = ("wiener", "tikhonov", "tv")
 #: Automatic regularisation is quantised to this step of log10(lambda) and of alpha, so that
 #: frames with nearly the same statistics share one cached filter, and a frame's filter depends
 #: on that frame alone (a preview of frame N equals frame N of a full run). A tenth of a decade
@@ -71,12 +72,14 @@ class FrameDeconvolver:
         The PSF (normalised here).
     frame_shape : tuple of int
         (rows, columns) of the frames to restore.
-    method : {"wiener", "tikhonov"}
-        Wiener with a power-law image spectrum (frequency-dependent NSR), or Tikhonov with a
-        gradient regulariser.
+    method : {"wiener", "tikhonov", "tv"}
+        Wiener with a power-law image spectrum (frequency-dependent NSR), Tikhonov with a
+        gradient regulariser, or total variation (:mod:`videodeblur.core.total_variation`:
+        sharper and cleaner, about ten times slower).
     nsr : "auto" or float
         ``"auto"`` estimates noise and image spectrum per frame (see :mod:`videodeblur.core.noise`);
-        a number is the NSR (Wiener, constant over frequency) or lambda (Tikhonov).
+        a number is the NSR (Wiener, constant over frequency), lambda (Tikhonov) or the weight
+        of the total variation (tv).
     edgetaper : bool
         Taper the borders before the circular deconvolution (strongly recommended).
     """
@@ -105,7 +108,7 @@ class FrameDeconvolver:
         self._log_regulariser = None
         self.taper_plan = taper_plan(self.padded_shape, self.kernel) if self.edgetaper else None
         self.samples = self.risk = None
-        if self.nsr == "auto":
+        if self.nsr == "auto":  # (tv needs the samples for its noise estimate)
             self.samples = spectrum_samples(self.otf, self.regulariser_power, self.pixel_count)
             if method == "tikhonov":
                 self.risk = risk_samples(self.otf, self.regulariser_power)
@@ -115,13 +118,18 @@ class FrameDeconvolver:
         self.last_regularisation: tuple[float, float] | None = None
 
     # -- regularisation -------------------------------------------------------------------
+    def noise_for(self, frame: np.ndarray, spectrum: np.ndarray) -> NoiseModel:
+        """This frame's noise spectrum (:func:`videodeblur.core.noise.fit_noise_model`)."""
+        noise = fit_noise_model(spectrum, self.samples)
+        if noise is None:  # the blur erases too few frequencies: assume white noise
+            noise = NoiseModel(estimate_noise_sigma(frame) ** 2)
+        return noise
+
     def regularisation_for(self, frame: np.ndarray, spectrum: np.ndarray) -> tuple[float, float]:
         """(lambda, alpha) such that ``NSR(f) = lambda * (|P(f)|^2)^alpha`` for this frame."""
         if self.nsr != "auto":
             return float(self.nsr), (0.0 if self.method == "wiener" else 1.0)
-        noise = fit_noise_model(spectrum, self.samples)
-        if noise is None:  # the blur erases too few frequencies: assume white noise
-            noise = NoiseModel(estimate_noise_sigma(frame) ** 2)
+        noise = self.noise_for(frame, spectrum)
         amplitude, alpha = fit_power_law(spectrum, self.samples, noise)
         if not math.isfinite(amplitude) or amplitude <= 0:
             # No frequency carries signal above the noise (a flat or pure-noise frame):
@@ -198,6 +206,8 @@ class FrameDeconvolver:
             _reflect_pad_inplace(buffer, rows, columns)
         if self.edgetaper:
             edgetaper_inplace(buffer, self.taper_plan)
+        if self.method == "tv":
+            return self._restore_tv(pair, out)
         spectrum = pair.forward()
         lam, alpha = self.regularisation_for(buffer[:rows, :columns], spectrum)
         self.last_regularisation = (lam, alpha)
@@ -211,6 +221,36 @@ class FrameDeconvolver:
         restored = restored[:rows, :columns]
         if out is None:
             return restored.copy()
+        out[...] = restored
+        return out
+
+
+    def _restore_tv(self, pair, out: np.ndarray | None) -> np.ndarray:
+        """Total-variation restoration of the tapered frame in ``pair.frame``."""
+        rows, columns = self.frame_shape
+        tapered = pair.frame.copy()
+        image_spectrum = pair.forward().copy()
+        if self.nsr == "auto":
+            lam = tv_lambda(math.sqrt(self.noise_for(tapered[:rows, :columns], image_spectrum).power))
+        else:
+            lam = float(self.nsr)
+        self.last_regularisation = (lam, 1.0)
+        inverse_size = np.float32(1.0 / self.pixel_count)
+
+        def rfft2(image: np.ndarray) -> np.ndarray:
+            pair.frame[...] = image
+            return pair.forward()
+
+        def irfft2(spectrum: np.ndarray) -> np.ndarray:
+            if spectrum is not pair.spectrum:
+                pair.spectrum[...] = spectrum
+            restored = pair.inverse()
+            restored *= inverse_size
+            return restored
+
+        restored = tv_deconvolve(tapered, self.otf, lam, rfft2, irfft2, image_spectrum=image_spectrum)[:rows, :columns]
+        if out is None:
+            return np.ascontiguousarray(restored)
         out[...] = restored
         return out
 
