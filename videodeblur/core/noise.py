@@ -220,8 +220,12 @@ class NoiseModel:
 
 def _weighted_slope(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> float:
     """Slope of the weighted least-squares line through (x, y) (closed form: np.polyfit is slow)."""
-    x_mean, y_mean = np.average(x, weights=weight), np.average(y, weights=weight)
-    return float(np.sum(weight * (x - x_mean) * (y - y_mean)) / np.sum(weight * (x - x_mean) ** 2))
+    # Dot products, not np.average: these run for every frame, where np.average's argument
+    # checks cost more than the arithmetic on a few bins.
+    total = weight.sum()
+    x_centred = x - weight @ x / total
+    weighted = weight * x_centred
+    return float(weighted @ (y - weight @ y / total) / (weighted @ x_centred))
 
 
 def fit_noise_model(spectrum: np.ndarray, samples: SpectrumSamples) -> NoiseModel | None:
@@ -253,7 +257,7 @@ def fit_noise_model(spectrum: np.ndarray, samples: SpectrumSamples) -> NoiseMode
     if centres.size >= 2 and np.ptp(centres) > 0.5:
         # Least squares with each bin weighted by its member count (its level's precision).
         slope = float(np.clip(-_weighted_slope(centres, levels, weights**2), 0.0, MAX_NOISE_SLOPE))
-    power = math.exp(float(np.average(levels + slope * centres, weights=weights)))
+    power = math.exp(float(weights @ (levels + slope * centres) / weights.sum()))
     # As for the spatial estimate: never below the quantisation noise of 8-bit video, so that
     # a clean synthetic frame does not get an unstable, nearly inverse filter.
     return NoiseModel(max(power, QUANTISATION_SIGMA_8BIT**2), slope)
@@ -301,8 +305,9 @@ def fit_power_law(spectrum: np.ndarray, samples: SpectrumSamples, noise,
     rows = slice(None) if free_exponent else np.flatnonzero(ALPHA_GRID == 1.0)
     log_amplitudes = np.log(signal[usable])[None, :] - np.log(samples.model[rows][:, usable])
     bin_weight = np.sqrt(counts[usable])
-    mean = np.average(log_amplitudes, axis=1, weights=bin_weight)
-    spread = np.average((log_amplitudes - mean[:, None]) ** 2, axis=1, weights=bin_weight)
+    bin_weight = bin_weight / bin_weight.sum()
+    mean = log_amplitudes @ bin_weight
+    spread = (log_amplitudes - mean[:, None]) ** 2 @ bin_weight
     best = int(np.argmin(spread))
     return math.exp(mean[best]), float(ALPHA_GRID[rows][best])
 
