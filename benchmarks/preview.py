@@ -13,7 +13,8 @@ Measured in one run, on seeded random frames:
 * (b) warm CLI: the same command in fresh processes, the cache filled by (a); median over frames.
 * (c) warm in-process: ``Previewer.render`` on one open Previewer (notebook / repeated use);
   median over frames, after one untimed render (the first plans FFTW from the cached wisdom).
-* (d) PyAV alone: decoding one full GOP (250 frames from a key frame), median of 3.
+* (d) PyAV alone: decoding one full GOP (250 frames from a key frame) with the preview's
+  decoder threads, median of 3.
 
 Each preview has to decode from the key frame before its frame, on average half a GOP, so (d)
 is the scale of the unavoidable decode work; ratios (b)/(d) and (c)/(d) are printed. Target:
@@ -93,14 +94,17 @@ def timed_process(command: list[str], env: dict) -> float:
 
 
 def decode_gop_seconds(clip: Path, keyframe_index: int, repeats: int = 3) -> float:
-    """Median time to seek to a key frame and decode GOP frames with PyAV (decoder threads as the reader)."""
+    """Median time to seek to a key frame and decode GOP frames with PyAV (decoder threads as a preview's)."""
     import av
+
+    from videodeblur.preview import preview_decoder_threads
 
     times = []
     for _ in range(repeats):
         with av.open(str(clip)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            stream.thread_count = preview_decoder_threads()
             pts = sorted(p.pts for p in container.demux(stream) if p.size)
             container.seek(pts[keyframe_index], stream=stream, backward=True, any_frame=False)
             stream.codec_context.flush_buffers()
