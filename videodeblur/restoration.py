@@ -224,7 +224,6 @@ class FrameDeconvolver:
         out[...] = restored
         return out
 
-
     def _restore_tv(self, pair, out: np.ndarray | None) -> np.ndarray:
         """Total-variation restoration of the tapered frame in ``pair.frame``."""
         rows, columns = self.frame_shape

@@ -115,7 +115,7 @@ class TaperPlan:
     kernel_shape: tuple[int, int]
     #: The flipped kernel's (column, row) factors when it is separable, else None.
     factors: tuple[np.ndarray, np.ndarray] | None
-    #: ``(row, column, taps)``: the flipped kernel as 1-row pieces (see :func:`_kernel_pieces`).
+    #: ``(row, column, taps)``: the flipped kernel in blocks of one shape (:func:`_kernel_pieces`).
     kernel_pieces: tuple
     bands: tuple[_Band, ...]
 
@@ -216,9 +216,9 @@ def _blur_valid(strip: np.ndarray, plan: TaperPlan) -> np.ndarray:
         blurred = cv2.sepFilter2D(strip, -1, row_factor, column_factor, borderType=cv2.BORDER_CONSTANT)
         top, left = kernel_rows // 2, kernel_columns // 2
         return blurred[top : top + out_rows, left : left + out_columns]
+    taps_rows, taps_columns = plan.kernel_pieces[0][2].shape  # every block has this shape
     total = None
     for row, column, taps in plan.kernel_pieces:
-        taps_rows, taps_columns = taps.shape
         # Output (i, j) of the window's valid part is the sum of taps[r, t] * window[i + r, j + t].
         window = strip[row : row + out_rows + taps_rows - 1, column : column + out_columns + taps_columns - 1]
         part = cv2.filter2D(window, -1, taps, borderType=cv2.BORDER_CONSTANT)
