@@ -471,29 +471,36 @@ def _motion_profiles(bins: _Bins, angles_deg, binning=None) -> np.ndarray:
     return _detrend_normalise(_fill_empty(profiles, counts), grid.trend)
 
 
-def _r2_gain(log_power: np.ndarray, trend: np.ndarray, template: np.ndarray) -> float:
-    """Fraction of the detrended 2-D log spectrum's variance that ``template`` explains.
+@dataclass(frozen=True)
+class _Target:
+    """A frame's log spectrum on one set of bins with its trend removed, to score templates
+    against: detrended once per frame, not once per candidate."""
 
-    ``log_power``, ``template`` and the orthonormal ``trend`` columns are over the same bins.
-    """
-    y = log_power - trend @ (trend.T @ log_power)
-    t = template - trend @ (trend.T @ template)
-    tt, yy, ty = float(t @ t), float(y @ y), float(t @ y)
-    if tt <= 0.0 or yy <= 0.0 or ty <= 0.0:
+    values: np.ndarray
+    energy: float
+    trend: np.ndarray
+
+
+def _target(log_power: np.ndarray, trend: np.ndarray) -> _Target:
+    """``log_power`` minus its projection on the orthonormal ``trend`` columns (same bins)."""
+    values = log_power - trend @ (trend.T @ log_power)
+    return _Target(values, float(values @ values), trend)
+
+
+def _r2_gain(target: _Target, template: np.ndarray) -> float:
+    """Fraction of the detrended 2-D log spectrum's variance that ``template`` explains."""
+    t = template - target.trend @ (target.trend.T @ template)
+    tt, ty = float(t @ t), float(t @ target.values)
+    if tt <= 0.0 or target.energy <= 0.0 or ty <= 0.0:
         return 0.0
-    return ty**2 / (tt * yy)
+    return ty**2 / (tt * target.energy)
 
 
-def _motion_r2(log_power, geometry, length_px, angle_deg, coarse: bool = False) -> float:
-    """R^2 gain of a motion kernel, on all bins or (for ranking candidates) on the coarse quarter."""
-    if coarse:
-        subset = geometry.coarse_selected
-        fx, fy, log_power, trend = geometry.fx[subset], geometry.fy[subset], log_power[subset], geometry.coarse_trend_basis
-    else:
-        fx, fy, trend = geometry.fx, geometry.fy, geometry.trend_basis
+def _motion_r2(target: _Target, fx: np.ndarray, fy: np.ndarray, length_px, angle_deg) -> float:
+    """R^2 gain of a motion kernel on the bins at frequencies (fx, fy) that ``target`` covers."""
     u = _direction_u(fx, fy, angle_deg)
     template = np.log(_motion_transfer(length_px, u) ** 2 + TEMPLATE_EPS)
-    return _r2_gain(log_power, trend, template)
+    return _r2_gain(target, template)
 
 
 def _local_maxima(scores: np.ndarray, count: int, circular: bool) -> list[int]:
@@ -542,9 +549,11 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     # 2. The best few directions, at full resolution, re-scored by their 2-D R^2 gain.
     peaks = _local_maxima(coarse, CANDIDATES, circular=True)
     length_indexes = np.argmax(_motion_profiles(full, angles[peaks]) @ templates.T, axis=1)
+    # Candidates ranked on the coarse quarter of the bins; the winner scored on all of them.
+    coarse_target = _target(coarse_bins.log_power, geometry.coarse_trend_basis)
     best = None
     for k, length_index in zip(peaks, length_indexes):
-        score = _motion_r2(log_power, geometry, float(lengths[length_index]), angles[k], coarse=True)
+        score = _motion_r2(coarse_target, coarse_bins.fx, coarse_bins.fy, float(lengths[length_index]), angles[k])
         if best is None or score > best[0]:
             best = (score, float(angles[k]), int(length_index))
     _, angle, length_index = best
@@ -566,7 +575,7 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     k = int(np.argmax(scores))
     length = float(lengths[near][k] + _parabolic_peak(scores, k) * (lengths[1] - lengths[0]))
     angle = float(np.round(angle, 6) % 180.0)  # -1e-15 % 180 would be 180.0
-    score = _motion_r2(log_power, geometry, length, angle)
+    score = _motion_r2(_target(log_power, geometry.trend_basis), geometry.fx, geometry.fy, length, angle)
     return MotionFit(length - MOTION_LENGTH_BIAS_PX, angle, score)
 
 
@@ -589,18 +598,19 @@ def estimate_defocus(spectrum: BlurSpectrum) -> DefocusFit:
     radii = DEFOCUS_RADII_PX
     # Candidates ranked on the coarse quarter of the bins; the winner scored on all of them.
     subset = geometry.coarse_selected
-    coarse_rho, coarse_log_power = geometry.rho[subset], log_power[subset]
+    coarse_rho = geometry.rho[subset]
+    coarse_target = _target(log_power[subset], geometry.coarse_trend_basis)
     best = None
     for eps in DEFOCUS_TEMPLATE_EPS:
         scores = _defocus_templates(spectrum.tile_px, eps) @ normalised
         for k in _local_maxima(scores, DEFOCUS_CANDIDATES, circular=False):
             radius = float(radii[k] + _parabolic_peak(scores, k) * (radii[1] - radii[0]))
             template = _log_disk_template(radius, coarse_rho, eps)
-            score = _r2_gain(coarse_log_power, geometry.coarse_trend_basis, template)
+            score = _r2_gain(coarse_target, template)
             if best is None or score > best[0]:
                 best = (score, radius, eps)
     _, radius, eps = best
-    score = _r2_gain(log_power, geometry.trend_basis, _log_disk_template(radius, geometry.rho, eps))
+    score = _r2_gain(_target(log_power, geometry.trend_basis), _log_disk_template(radius, geometry.rho, eps))
     return DefocusFit(radius - DEFOCUS_RADIUS_BIAS_PX, score)
 
 
