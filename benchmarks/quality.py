@@ -3,7 +3,7 @@
 Real photographs are blurred on a larger canvas and cropped to the valid region (no circular
 wrap-around), noise of 0.5 %, 1 % and 2 % of full scale is added and the result quantised to
 8 bits. videodeblur runs with ``nsr="auto"`` (no tuning on the ground truth), with its default
-Wiener filter, Tikhonov, and the 15-20 times slower total-variation method; scikit-image's
+Wiener filter, Tikhonov, and the 15 times slower total-variation method; scikit-image's
 ``wiener`` and ``richardson_lucy`` run side by side with their best parameter found on the
 ground truth (an oracle videodeblur does not get). Scores are on the frame minus a border of
 max(15 px, kernel radius). A fourth track encodes the 1 %-noise blurred frame with H.264

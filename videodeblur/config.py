@@ -487,7 +487,7 @@ class DeconvolutionSection(BaseModel):
     ----------
     method : {"wiener", "tikhonov", "tv"}
         Wiener filter, Tikhonov-regularised inverse filter, or total variation (sharper edges
-        and less noise, about 15-20 times slower). Default ``"wiener"``.
+        and less noise, about 15 times slower). Default ``"wiener"``.
     nsr : "auto" or float
         Noise-to-signal power ratio (> 0); for Tikhonov it is the regularisation weight
         lambda, for tv the weight of the total variation. ``"auto"`` estimates it from each

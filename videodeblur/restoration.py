@@ -75,7 +75,7 @@ class FrameDeconvolver:
     method : {"wiener", "tikhonov", "tv"}
         Wiener with a power-law image spectrum (frequency-dependent NSR), Tikhonov with a
         gradient regulariser, or total variation (:mod:`videodeblur.core.total_variation`:
-        sharper and cleaner, about 15-20 times slower).
+        sharper and cleaner, about 15 times slower).
     nsr : "auto" or float
         ``"auto"`` estimates noise and image spectrum per frame (see :mod:`videodeblur.core.noise`);
         a number is the NSR (Wiener, constant over frequency), lambda (Tikhonov) or the weight
