@@ -69,9 +69,11 @@ def photo(request):
 
 @pytest.mark.parametrize(
     "shape, tile_px",
-    [((512, 512), 256), ((300, 200), 128), ((256, 384), 256), ((100, 90), 64), ((64, 64), 64), ((64, 1000), 64)],
+    [((512, 512), 256), ((300, 200), 200), ((256, 384), 256), ((100, 90), 90), ((64, 64), 64), ((64, 1000), 64),
+     ((242, 640), 240), ((254, 400), 250), ((77, 81), 72)],
 )
 def test_blur_spectrum_tile_size_shrinks_for_small_frames(shape, tile_px):
+    # As large as the frame allows, an even side whose prime factors are 2, 3 and 5.
     rng = np.random.default_rng(1)
     spectrum = blur_spectrum(rng.random(shape))
     assert spectrum.tile_px == tile_px
@@ -467,3 +469,19 @@ def test_is_scene_cut():
     assert not smoothing.is_scene_cut(zeros, zeros + 0.10)
     assert smoothing.is_scene_cut(zeros, zeros + 0.14)
     assert not smoothing.is_scene_cut(zeros, zeros + 0.14, threshold=0.2)
+
+
+@pytest.mark.parametrize("length, angle", [(26.0, 60.0), (30.0, 125.0)])
+def test_long_motion_on_a_frame_smaller_than_a_tile(camera, length, angle):
+    # 240-row frames (a 272-row clip after a long blur's valid crop) used to get 128 px tiles,
+    # whose smoothed spectrum lost the zeros of a 25-30 px streak (1 / length apart).
+    kernel = psf.motion(length, angle)
+    rows, columns = 240 + kernel.shape[0] - 1, 440 + kernel.shape[1] - 1
+    blurred = blur_noisy(camera[100 : 100 + rows, 40 : 40 + columns], kernel, seed=3)
+    assert blurred.shape == (240, 440)
+    spectrum = blur_spectrum(blurred)
+    assert spectrum.tile_px >= 0.9 * min(blurred.shape)
+    found = estimate_blur(spectrum, "motion")
+    assert found.kind == "motion"
+    assert abs(found.motion.length_px - length) <= LENGTH_TOL_PX
+    assert angle_distance(found.motion.angle_deg, angle) <= angle_tolerance(length)

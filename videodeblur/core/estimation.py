@@ -42,7 +42,7 @@ import scipy.special
 
 from videodeblur.errors import InvalidParameterError
 
-#: Side of the square tiles whose spectra are averaged, in pixels (halved for small frames,
+#: Side of the square tiles whose spectra are averaged, in pixels (smaller for small frames,
 #: down to MIN_TILE_PX; smaller frames cannot be analysed).
 TILE_PX = 256
 MIN_TILE_PX = 64
@@ -167,6 +167,23 @@ def _hann_2d(tile_px: int) -> np.ndarray:
     return np.outer(window, window)
 
 
+def _tile_side(most_px: int) -> int:
+    """The largest even side <= ``most_px`` with no prime factor above 5 (a fast FFT size).
+
+    Frames smaller than a tile get tiles as large as they allow: the spectrum's zeros of a long
+    blur (1 / length apart) must stay several bins apart after the window's smoothing, and
+    halving the tile (the earlier rule) lost 25-30 px streaks on 240-row frames.
+    """
+    for side in range(most_px - most_px % 2, MIN_TILE_PX - 1, -2):
+        rest = side
+        for factor in (2, 3, 5):
+            while rest % factor == 0:
+                rest //= factor
+        if rest == 1:
+            return side
+    return MIN_TILE_PX
+
+
 def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX_TILES,
                   transforms=None) -> BlurSpectrum:
     """Average power spectrum of Hann-windowed tiles of a luma plane (Welch's method).
@@ -193,11 +210,10 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     if luma.ndim != 2:
         raise InvalidParameterError(f"blur estimation needs a 2-D luma plane, got shape {luma.shape}")
     rows, columns = luma.shape
-    while tile_px > MIN_TILE_PX and (rows < tile_px or columns < tile_px):
-        tile_px //= 2
-    if rows < tile_px or columns < tile_px:
+    if min(rows, columns) < MIN_TILE_PX:
         raise InvalidParameterError(
             f"frame {columns}x{rows} is too small to estimate blur (needs {MIN_TILE_PX}x{MIN_TILE_PX})")
+    tile_px = _tile_side(min(tile_px, rows, columns))
     # A grid of up to max_tiles, evenly spread, overlapping by at most three quarters (small
     # frames): overlapping Hann tiles still add information.
     fit_rows = math.ceil((rows - tile_px) / (tile_px // 4)) + 1
