@@ -264,10 +264,10 @@ def main(argv=None) -> int:
 
     def line(label, motion, defocus) -> str:
         return (f"{label:20s} | {np.median(motion[:, 0]):5.2f} deg {np.median(np.abs(motion[:, 1])):7.2f} px "
-                f"{np.mean(np.abs(motion[:, 1]) <= 1):6.0%} {np.median(motion[:, 1]):+6.2f} "
-                f"{np.mean(motion[:, 2] <= 0.5):10.0%} {np.mean(motion[:, 3]):7.0%} | "
+                f"{np.mean(np.abs(motion[:, 1]) <= 1):6.1%} {np.median(motion[:, 1]):+6.2f} "
+                f"{np.mean(motion[:, 2] <= 0.5):10.1%} {np.mean(motion[:, 3]):7.0%} | "
                 f"{np.median(np.abs(defocus[:, 0])):7.2f} px {np.median(defocus[:, 0]):+6.2f} "
-                f"{np.mean(defocus[:, 1] <= 0.5):10.0%} {np.mean(defocus[:, 2]):7.0%}")
+                f"{np.mean(defocus[:, 1] <= 0.5):10.1%} {np.mean(defocus[:, 2]):7.0%}")
 
     print("Errors are medians; bias = median signed error after the built-in correction; 'found': frames where")
     print("the estimator reports a blur (the others are left as they are or take their kernel from neighbours).")
