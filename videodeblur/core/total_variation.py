@@ -44,7 +44,7 @@ BETA_GROWTH = 2.0 * np.sqrt(2.0)
 ITERATIONS = 6
 #: ``lam = LAMBDA_PER_NOISE_POWER * sigma^2`` for noise of standard deviation ``sigma`` (frame in
 #: [0, 1]): the maximum a posteriori weight for gradients of scale 0.1. Fitted on the quality
-#: benchmark at 1 % noise (its 13 kernels, 3 photographs): 6.7 .. 12.5 give the same PSNR
+#: benchmark at 1 % noise (6 of its kernels, its 6 photographs): 6.7 .. 12.5 give the same PSNR
 #: within 0.02 dB; 3.3 and 50 lose over 1 dB.
 LAMBDA_PER_NOISE_POWER = 10.0
 
