@@ -13,6 +13,7 @@ from scipy import ndimage
 from videodeblur import psf
 from videodeblur.core.edgetaper import (
     DIRECT_FILTER_MAX_TAPS,
+    _circular_slices,
     _kernel_pieces,
     edgetaper,
     edgetaper_inplace,
@@ -211,3 +212,32 @@ def test_a_taper_plan_refuses_frames_of_another_shape(frame):
     np.testing.assert_allclose(image, reference_edgetaper(frame, psf.disk(3)), atol=1e-5)
     with pytest.raises(InvalidParameterError, match="shape"):
         edgetaper_inplace(np.ones((40, 40), dtype=np.float32), plan)
+
+
+@pytest.mark.parametrize("name", ["disk(2.3)", "motion(15,37)", "gaussian(2)", "disk(40) in 96 rows"])
+def test_a_strided_frame_is_tapered_like_a_contiguous_one(frame, name):
+    """The FFT buffer's frame is a view with padded rows (the transform is in place)."""
+    kernel = KERNELS[name]()
+    plan = taper_plan(frame.shape, kernel)
+    padded = np.zeros((frame.shape[0], frame.shape[1] + 2), dtype=np.float32)
+    padded[:, -2:] = 7.0  # must neither be read nor written
+    strided = padded[:, : frame.shape[1]]
+    strided[...] = frame
+    contiguous = frame.astype(np.float32)
+    edgetaper_inplace(strided, plan)
+    edgetaper_inplace(contiguous, plan)
+    np.testing.assert_array_equal(strided, contiguous)
+    assert np.all(padded[:, -2:] == 7.0)
+
+
+@pytest.mark.parametrize("start, stop, length, expected", [
+    (0, 5, 10, [(0, 5)]),
+    (-3, 4, 10, [(7, 10), (0, 4)]),
+    (8, 13, 10, [(8, 10), (0, 3)]),
+    (-2, 19, 10, [(8, 10), (0, 10), (0, 9)]),
+])
+def test_circular_slices_cover_the_range_modulo_the_length(start, stop, length, expected):
+    slices = _circular_slices(start, stop, length)
+    assert [(s.start, s.stop) for s in slices] == expected
+    np.testing.assert_array_equal(np.concatenate([np.arange(length)[s] for s in slices]),
+                                  np.arange(start, stop) % length)

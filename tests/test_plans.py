@@ -20,6 +20,7 @@ import pyfftw
 import pytest
 
 from videodeblur import FrameDeconvolver, psf
+from videodeblur.core.edgetaper import edgetaper_inplace
 from videodeblur.core.fourier import psf2otf
 from videodeblur.fft import plans
 from videodeblur.restoration import FILTER_CACHE_SIZE
@@ -280,3 +281,59 @@ def test_restore_with_input_scale_equals_restoring_the_scaled_frame(camera, dtyp
     expected = deconvolver.restore((frame * np.float32(scale)).astype(np.float32))
     np.testing.assert_allclose(scaled, expected, rtol=0, atol=1e-6)
     assert abs(float(scaled.mean()) - camera[:64, :80].mean()) < 0.01  # really in [0, 1] units
+
+
+@pytest.mark.parametrize("method", ["wiener", "tikhonov", "tv"])
+def test_output_scale_and_offset_are_applied_exactly_once(camera, method):
+    """The scale is folded into the filter and the offset into the DC bin: the result must be
+    the plain restoration times the scale plus the offset, with a padded shape too."""
+    for shape in [(64, 80), (61, 79)]:
+        frame = camera[100 : 100 + shape[0], 50 : 50 + shape[1]].astype(np.float32)
+        deconvolver = FrameDeconvolver(psf.motion(7, 30), shape, method=method, nsr="auto")
+        plain = deconvolver.restore(frame)
+        scaled = deconvolver.restore(frame, output_scale=1023.0, output_offset=0.5)
+        np.testing.assert_allclose(scaled, plain * 1023.0 + 0.5, rtol=0, atol=2e-3)
+        assert not np.allclose(plain, 0.0)
+        # The plain filter is still the one cached under scale 1.
+        np.testing.assert_array_equal(deconvolver.restore(frame), plain)
+
+
+def test_the_forward_transform_is_in_place_and_the_inverse_is_not():
+    """frame and spectrum share one buffer (half the memory traffic of the forward
+    transform); the inverse writes to its own result array, which survives a new forward."""
+    shape = (30, 42)
+    pair = plans.plan_pair(shape)
+    assert np.shares_memory(pair.frame, pair.spectrum)
+    assert not np.shares_memory(pair.result, pair.spectrum)
+    assert pair.result.flags.c_contiguous and pair.result.shape == shape
+    image = np.random.default_rng(1).random(shape).astype(np.float32)
+    pair.frame[...] = image
+    pair.forward()
+    restored = pair.inverse()
+    assert restored is pair.result
+    pair.frame[...] = 0.0
+    pair.forward()
+    np.testing.assert_allclose(restored / image.size, image, rtol=0, atol=1e-5)
+
+
+def test_tiny_kernels_measure_the_noise_on_the_frame_before_the_in_place_transform(camera):
+    """A kernel that erases no frequency has no spectral noise estimate: the noise comes from
+    the tapered frame, which the in-place forward transform overwrites, so it must be
+    measured first. The result equals the regularisation chosen from an untouched copy."""
+    from videodeblur.core.noise import NoiseModel, estimate_noise_sigma
+
+    shape = (96, 128)
+    frame = (camera[:96, :128] + np.random.default_rng(3).normal(0, 0.02, shape)).astype(np.float32)
+    deconvolver = FrameDeconvolver(psf.gaussian(0.5), shape, nsr="auto")
+    assert deconvolver.needs_spatial_noise
+    deconvolver.restore(frame)
+    pair = plans.plan_pair(shape)
+    pair.frame[...] = frame
+    edgetaper_inplace(pair.frame, deconvolver.taper_plan)
+    tapered = pair.frame.copy()
+    spectrum = pair.forward()
+    expected = deconvolver.regularisation_for(tapered, spectrum)
+    assert deconvolver.last_regularisation == expected
+    sigma = estimate_noise_sigma(tapered)
+    assert 0.015 < sigma < 0.025
+    assert deconvolver.regularisation_for(NoiseModel(sigma**2), spectrum) == expected

@@ -118,18 +118,32 @@ class FrameDeconvolver:
         self.last_regularisation: tuple[float, float] | None = None
 
     # -- regularisation -------------------------------------------------------------------
-    def noise_for(self, frame: np.ndarray, spectrum: np.ndarray) -> NoiseModel:
-        """This frame's noise spectrum (:func:`videodeblur.core.noise.fit_noise_model`)."""
+    @property
+    def needs_spatial_noise(self) -> bool:
+        """True when the noise is measured on the frame itself, not on its spectrum: the blur
+        erases too few frequencies to read the noise there (a very small kernel)."""
+        return self.samples is not None and self.samples.erased_index.size == 0
+
+    def noise_for(self, frame: np.ndarray | None, spectrum: np.ndarray) -> NoiseModel:
+        """This frame's noise spectrum (:func:`videodeblur.core.noise.fit_noise_model`).
+
+        ``frame`` is only read when :attr:`needs_spatial_noise`.
+        """
         noise = fit_noise_model(spectrum, self.samples)
         if noise is None:  # the blur erases too few frequencies: assume white noise
             noise = NoiseModel(estimate_noise_sigma(frame) ** 2)
         return noise
 
-    def regularisation_for(self, frame: np.ndarray, spectrum: np.ndarray) -> tuple[float, float]:
-        """(lambda, alpha) such that ``NSR(f) = lambda * (|P(f)|^2)^alpha`` for this frame."""
+    def regularisation_for(self, frame: np.ndarray | NoiseModel | None,
+                           spectrum: np.ndarray) -> tuple[float, float]:
+        """(lambda, alpha) such that ``NSR(f) = lambda * (|P(f)|^2)^alpha`` for this frame.
+
+        ``frame`` is the (tapered) frame whose ``spectrum`` is given, or, when
+        :attr:`needs_spatial_noise`, already its white-noise model.
+        """
         if self.nsr != "auto":
             return float(self.nsr), (0.0 if self.method == "wiener" else 1.0)
-        noise = self.noise_for(frame, spectrum)
+        noise = frame if isinstance(frame, NoiseModel) else self.noise_for(frame, spectrum)
         amplitude, alpha = fit_power_law(spectrum, self.samples, noise)
         if not math.isfinite(amplitude) or amplitude <= 0:
             # No frequency carries signal above the noise (a flat or pure-noise frame):
@@ -144,9 +158,10 @@ class FrameDeconvolver:
         alpha = round(round(alpha / ALPHA_STEP) * ALPHA_STEP, 6)
         return lam, alpha
 
-    def filter_for(self, lam: float, alpha: float) -> np.ndarray:
-        """The cached frequency response for a regularisation (1/N of the inverse FFT folded in)."""
-        key = (round(lam, 15), round(alpha, 6))
+    def filter_for(self, lam: float, alpha: float, output_scale: float = 1.0) -> np.ndarray:
+        """The cached frequency response for a regularisation, with ``output_scale / N`` folded
+        in (N: the inverse FFT's normalisation)."""
+        key = (round(lam, 15), round(alpha, 6), float(output_scale))
         with self._lock:
             response = self._filters.get(key)
             if response is not None:
@@ -166,7 +181,7 @@ class FrameDeconvolver:
         # A kernel symmetric about its centre (every built-in model) has a real OTF: its filter
         # is stored real, half the memory of a complex one. Asymmetric kernels keep the phase.
         otf = self.otf.real if self.otf_is_real else self.otf
-        response = wiener_filter(otf, nsr, scale=1.0 / self.pixel_count)
+        response = wiener_filter(otf, nsr, scale=float(output_scale) / self.pixel_count)
         with self._lock:
             self._filters[key] = response
             while len(self._filters) > FILTER_CACHE_SIZE:
@@ -174,8 +189,14 @@ class FrameDeconvolver:
         return response
 
     # -- restoration ----------------------------------------------------------------------
-    def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0) -> np.ndarray:
+    def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0,
+                output_scale: float = 1.0, output_offset: float = 0.0) -> np.ndarray:
         """Restore one 2-D frame of ``frame_shape``.
+
+        The result is ``restored * output_scale + output_offset``, where ``restored`` is the
+        restoration of ``frame * input_scale``. The scales and the offset cost nothing: they are
+        folded into the conversion into the FFT buffer, into the cached filter and into the
+        spectrum's DC bin, which saves an integer pipeline three passes over the frame.
 
         Parameters
         ----------
@@ -187,6 +208,9 @@ class FrameDeconvolver:
             :func:`videodeblur.fft.plans.empty_frame` saves a copy.
         input_scale : float
             Factor applied to ``frame`` first, e.g. ``1 / 255`` for 8-bit planes.
+        output_scale, output_offset : float
+            Applied to the restored frame, e.g. ``255`` and ``0.5`` to round to 8 bits by
+            truncation.
 
         Returns
         -------
@@ -207,11 +231,20 @@ class FrameDeconvolver:
         if self.edgetaper:
             edgetaper_inplace(buffer, self.taper_plan)
         if self.method == "tv":
-            return self._restore_tv(pair, out)
+            restored = self._restore_tv(pair, out)
+            if output_scale != 1.0 or output_offset != 0.0:  # (TV's passes dwarf these two)
+                restored *= np.float32(output_scale)
+                restored += np.float32(output_offset)
+            return restored
+        # The forward transform is in place and overwrites the frame: measure the noise on
+        # the frame first if it has to be measured there.
+        noise = NoiseModel(estimate_noise_sigma(buffer[:rows, :columns]) ** 2) if self.needs_spatial_noise else None
         spectrum = pair.forward()
-        lam, alpha = self.regularisation_for(buffer[:rows, :columns], spectrum)
+        lam, alpha = self.regularisation_for(noise, spectrum)
         self.last_regularisation = (lam, alpha)
-        spectrum *= self.filter_for(lam, alpha)
+        spectrum *= self.filter_for(lam, alpha, output_scale)
+        # The unnormalised inverse adds the DC bin to every pixel: the offset goes there.
+        spectrum[0, 0] += np.float32(output_offset)
         if out is not None and self.padded_shape == self.frame_shape:
             restored = pair.inverse(output=out)  # directly into ``out`` when its layout allows
             if restored is out:
@@ -228,7 +261,7 @@ class FrameDeconvolver:
         """Total-variation restoration of the tapered frame in ``pair.frame``."""
         rows, columns = self.frame_shape
         tapered = pair.frame.copy()
-        image_spectrum = pair.forward().copy()
+        image_spectrum = pair.forward().copy()  # (the transform overwrites pair.frame)
         if self.nsr == "auto":
             lam = tv_lambda(math.sqrt(self.noise_for(tapered[:rows, :columns], image_spectrum).power))
         else:

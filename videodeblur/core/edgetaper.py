@@ -93,14 +93,36 @@ def _separable_factors(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | No
 class _Band:
     """One of the two strips that tapering changes: the frame's first and last rows (or columns).
 
-    ``rows``/``columns`` gather, with wrap-around, the strip plus the kernel's reach around it
-    (so that the valid part of its blur is the band); ``pieces`` are ``(frame slice, blurred
-    slice, 1 - alpha)`` for the band's two halves (the wrapped-around end comes first).
+    ``rows``/``columns`` are the slices whose blocks, side by side, gather with wrap-around
+    the strip plus the kernel's reach around it (so that the valid part of its blur is the
+    band); ``pieces`` are ``(frame slice, blurred slice, 1 - alpha)`` for the band's two halves
+    (the wrapped-around end comes first).
     """
 
-    rows: np.ndarray
-    columns: np.ndarray
+    rows: tuple[slice, ...]
+    columns: tuple[slice, ...]
     pieces: tuple
+
+    def gather(self, image: np.ndarray) -> np.ndarray:
+        """The strip, C-contiguous (OpenCV filters it fastest so), copied block by block:
+        plain slices, which unlike fancy indexing never copy a strided frame whole."""
+        return np.concatenate(
+            [np.concatenate([image[rows, columns] for columns in self.columns], axis=1) for rows in self.rows],
+            axis=0,
+        )
+
+
+def _circular_slices(start: int, stop: int, length: int) -> tuple[slice, ...]:
+    """Slices of an axis of ``length`` that, one after the other, cover indices
+    ``start .. stop - 1`` taken modulo ``length``."""
+    slices = []
+    index = start
+    while index < stop:
+        first = index % length
+        count = min(stop - index, length - first)
+        slices.append(slice(first, first + count))
+        index += count
+    return tuple(slices)
 
 
 @dataclass(frozen=True)
@@ -141,8 +163,8 @@ def taper_plan(shape: tuple[int, int], psf: np.ndarray) -> TaperPlan:
     bands = []
     if top + bottom:
         # Rows -bottom .. top-1 (negative indices wrap): both horizontal bands in one strip.
-        strip_rows = np.arange(-bottom - before_y, top + after_y) % rows
-        strip_columns = np.arange(-before_x, columns + after_x) % columns
+        strip_rows = _circular_slices(-bottom - before_y, top + after_y, rows)
+        strip_columns = _circular_slices(-before_x, columns + after_x, columns)
         pieces = (
             ((slice(rows - bottom, rows), slice(None)), (slice(0, bottom), slice(None)),
              1.0 - row_weights[rows - bottom:, None] * column_weights[None, :]),
@@ -152,8 +174,8 @@ def taper_plan(shape: tuple[int, int], psf: np.ndarray) -> TaperPlan:
         bands.append(_Band(strip_rows, strip_columns, pieces))
     if left + right and rows - bottom - top > 0:
         inner = slice(top, rows - bottom)  # rows not already written through the row bands
-        strip_rows = np.arange(top - before_y, rows - bottom + after_y) % rows
-        strip_columns = np.arange(-right - before_x, left + after_x) % columns
+        strip_rows = _circular_slices(top - before_y, rows - bottom + after_y, rows)
+        strip_columns = _circular_slices(-right - before_x, left + after_x, columns)
         pieces = (
             ((inner, slice(columns - right, columns)), (slice(None), slice(0, right)),
              1.0 - row_weights[inner, None] * column_weights[None, columns - right:]),
@@ -238,13 +260,7 @@ def edgetaper_inplace(image: np.ndarray, plan: TaperPlan) -> None:
     # Blur every band from the untouched frame before writing any (they share the corners).
     blurred_bands = []
     for band in plan.bands:
-        # Gather along the short axis first, so the whole frame is never copied.
-        # (``take`` along columns returns a C-contiguous strip, which OpenCV filters faster.)
-        if band.rows.size <= band.columns.size:
-            strip = image[band.rows].take(band.columns, axis=1)
-        else:
-            strip = image.take(band.columns, axis=1)[band.rows]
-        blurred_bands.append(_blur_valid(strip, plan))
+        blurred_bands.append(_blur_valid(band.gather(image), plan))
     # Blend J = I + (1 - alpha) (B - I) piece by piece.
     for band, blurred in zip(plan.bands, blurred_bands):
         for target, source, one_minus_alpha in band.pieces:

