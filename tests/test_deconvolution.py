@@ -78,9 +78,15 @@ def crop96(camera):
 # --------------------------------------------------------------------------------------------
 # Transfer functions
 # --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["dft matrices", "fft"])
 @pytest.mark.parametrize("kernel_shape", [(1, 1), (3, 3), (6, 4), (7, 5), (5, 8), (31, 17)])
 @pytest.mark.parametrize("shape", [(32, 48), (33, 47), (31, 17)])
-def test_psf2otf_is_rfft2_of_centred_padding(kernel_shape, shape):
+def test_psf2otf_is_rfft2_of_centred_padding(kernel_shape, shape, path, monkeypatch):
+    """Both ways of computing the OTF (small kernels by DFT matrices, large ones by an FFT of
+    the padded frame) give the reference."""
+    from videodeblur.core import fourier
+
+    monkeypatch.setattr(fourier, "DIRECT_OTF_MAX_PRODUCTS", 10**12 if path == "dft matrices" else 0)
     kernel = random_kernel(kernel_shape, 3)
     otf = psf2otf(kernel, shape)
     assert otf.dtype == np.complex64 and otf.shape == (shape[0], shape[1] // 2 + 1)

@@ -6,6 +6,7 @@ is the convenience entry point for single images. Both share one code path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
@@ -104,8 +105,7 @@ class FrameDeconvolver:
         self.pixel_count = self.padded_shape[0] * self.padded_shape[1]
         self.otf = psf2otf(self.kernel, self.padded_shape)
         self.otf_is_real = bool(np.abs(self.otf.imag).max() <= 1e-6 * np.abs(self.otf).max())
-        self.regulariser_power = gradient_power(self.padded_shape)
-        self._log_regulariser = None
+        self.regulariser_power, self._log_regulariser = _regulariser(self.padded_shape)
         self.taper_plan = taper_plan(self.padded_shape, self.kernel) if self.edgetaper else None
         self.samples = self.risk = None
         if self.nsr == "auto":  # (tv needs the samples for its noise estimate)
@@ -173,9 +173,6 @@ class FrameDeconvolver:
             nsr = np.full(self.otf.shape, lam, dtype=np.float32)
             nsr[0, 0] = 0.0
         else:
-            if self._log_regulariser is None:
-                with np.errstate(divide="ignore"):
-                    self._log_regulariser = np.log(self.regulariser_power)  # float32, -inf at DC
             nsr = np.exp(np.float32(alpha) * self._log_regulariser)  # exp(-inf) = 0 at DC
             nsr *= np.float32(lam)
         # A kernel symmetric about its centre (every built-in model) has a real OTF: its filter
@@ -285,6 +282,18 @@ class FrameDeconvolver:
             return np.ascontiguousarray(restored)
         out[...] = restored
         return out
+
+
+@functools.lru_cache(maxsize=4)
+def _regulariser(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """|P|^2 of the gradient on ``shape`` and its log (-inf at DC), read-only, shared by every
+    deconvolver of that shape: the pipeline builds one whenever an estimated blur changes."""
+    power = gradient_power(shape)
+    with np.errstate(divide="ignore"):
+        log_power = np.log(power)
+    power.flags.writeable = False
+    log_power.flags.writeable = False
+    return power, log_power
 
 
 def _reflect_pad_inplace(buffer: np.ndarray, rows: int, columns: int) -> None:

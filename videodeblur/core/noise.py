@@ -134,11 +134,17 @@ class SpectrumSamples:
     pixel_count: int
 
 
-def _non_dc_bins(otf: np.ndarray, regulariser_power: np.ndarray):
-    """Flattened |H|^2 and |P|^2 (float64) and the flat indices of every bin but DC."""
-    otf_power = (otf.real.astype(np.float64) ** 2 + otf.imag.astype(np.float64) ** 2).ravel()
-    regulariser = regulariser_power.astype(np.float64).ravel()
-    return otf_power, regulariser, np.nonzero(regulariser > 0)[0]
+def _non_dc_index(regulariser_power: np.ndarray) -> np.ndarray:
+    """Flat indices of every half-spectrum bin but DC (where the regulariser is 0)."""
+    return np.flatnonzero(regulariser_power.ravel() > 0)
+
+
+def _at(otf: np.ndarray, regulariser_power: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|H|^2 and |P|^2 (float64) at the flat indices ``index`` only: the full arrays are a
+    million bins at 1080p, and the pipeline builds samples whenever an estimated blur changes."""
+    otf_at = otf.ravel()[index]
+    otf_power = otf_at.real.astype(np.float64) ** 2 + otf_at.imag.astype(np.float64) ** 2
+    return otf_power, regulariser_power.ravel()[index].astype(np.float64)
 
 
 def _mirror_weight(flat_index: np.ndarray, columns: int) -> np.ndarray:
@@ -155,22 +161,23 @@ def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count
     At most ``max_samples`` non-DC frequencies are drawn (fixed seed) and grouped into ``bins``
     bins of ``log |P|^2``, so that fitting a frame costs a fraction of a millisecond.
     """
-    otf_power, regulariser, index = _non_dc_bins(otf, regulariser_power)
+    index = _non_dc_index(regulariser_power)
     if index.size > max_samples:
         # Runs of 16 neighbouring bins at fixed random places: random, so no stride aliases with
         # the row length, and in runs, so gathering them per frame reads whole cache lines.
         run = 16
         starts = np.random.default_rng(0).choice(index.size // run, max_samples // run, replace=False) * run
         index = index[np.sort((starts[:, None] + np.arange(run)[None, :]).ravel())]
+    otf_power_at, regulariser_at = _at(otf, regulariser_power, index)
     weight = _mirror_weight(index, otf.shape[1])
-    log_p = np.log(regulariser[index])
+    log_p = np.log(regulariser_at)
     edges = np.linspace(log_p.min(), log_p.max() + 1e-9, bins + 1)
     bin_index = np.clip(np.digitize(log_p, edges) - 1, 0, bins - 1)
     bin_counts = np.bincount(bin_index, weights=weight, minlength=bins)
-    shape_terms = otf_power[index][None, :] * np.exp(-ALPHA_GRID[:, None] * log_p[None, :])
+    shape_terms = otf_power_at[None, :] * np.exp(-ALPHA_GRID[:, None] * log_p[None, :])
     model = np.stack([np.bincount(bin_index, weights=weight * row, minlength=bins) for row in shape_terms])
     bin_log_regulariser = np.bincount(bin_index, weights=weight * log_p, minlength=bins) / np.maximum(bin_counts, 1)
-    erased = np.flatnonzero(otf_power[index] < BLUR_NULL_OTF_POWER)
+    erased = np.flatnonzero(otf_power_at < BLUR_NULL_OTF_POWER)
     if erased.size > MAX_ERASED_SAMPLES:  # medians of a few hundred per bin are plenty
         erased = np.sort(np.random.default_rng(1).choice(erased, MAX_ERASED_SAMPLES, replace=False))
     erased_log_p = log_p[erased]
@@ -323,10 +330,10 @@ class RiskSamples:
 
 def risk_samples(otf: np.ndarray, regulariser_power: np.ndarray, max_samples: int = 8192) -> RiskSamples:
     """Thin the half spectrum to at most ``max_samples`` bins (DC excluded) for :func:`tikhonov_lambda`."""
-    otf_power, regulariser, index = _non_dc_bins(otf, regulariser_power)
+    index = _non_dc_index(regulariser_power)
     if index.size > max_samples:
         index = index[:: math.ceil(index.size / max_samples)]
-    return RiskSamples(otf_power[index], regulariser[index], _mirror_weight(index, otf.shape[1]))
+    return RiskSamples(*_at(otf, regulariser_power, index), _mirror_weight(index, otf.shape[1]))
 
 
 def tikhonov_lambda(samples: RiskSamples, noise: NoiseModel, amplitude: float, alpha: float) -> float:

@@ -161,8 +161,10 @@ class FrameRestorer:
         # integer range and 0.5 higher (folded into the filter: no extra pass), so clipping
         # to [0.5, max + 0.5] and truncating gives the nearest legal value.
         deconvolver.restore(plane, out=out, input_scale=self.scale, output_scale=self.max_value, output_offset=0.5)
-        np.clip(out, 0.5, self.max_value + 0.5, out=out)
-        return out.astype(plane.dtype)
+        # One pass: clip straight into the integer array (the cast truncates).
+        restored = np.empty(plane.shape, dtype=plane.dtype)
+        np.clip(out, 0.5, self.max_value + 0.5, out=restored, casting="unsafe")
+        return restored
 
     def restore(self, item: FrameItem, spec: KernelSpec | None = None) -> FrameItem:
         """A new FrameItem with the configured planes restored; timing fields unchanged.
