@@ -105,7 +105,7 @@ class FrameDeconvolver:
         self.pixel_count = self.padded_shape[0] * self.padded_shape[1]
         self.otf = psf2otf(self.kernel, self.padded_shape)
         self.otf_is_real = bool(np.abs(self.otf.imag).max() <= 1e-6 * np.abs(self.otf).max())
-        self.regulariser_power, self._log_regulariser = _regulariser(self.padded_shape)
+        self.regulariser_power = _regulariser(self.padded_shape)[0]
         self.taper_plan = taper_plan(self.padded_shape, self.kernel) if self.edgetaper else None
         self.samples = self.risk = None
         if self.nsr == "auto":  # (tv needs the samples for its noise estimate)
@@ -173,8 +173,7 @@ class FrameDeconvolver:
             nsr = np.full(self.otf.shape, lam, dtype=np.float32)
             nsr[0, 0] = 0.0
         else:
-            nsr = np.exp(np.float32(alpha) * self._log_regulariser)  # exp(-inf) = 0 at DC
-            nsr *= np.float32(lam)
+            nsr = _regulariser_power_to(self.padded_shape, alpha) * np.float32(lam)
         # A kernel symmetric about its centre (every built-in model) has a real OTF: its filter
         # is stored real, half the memory of a complex one. Asymmetric kernels keep the phase.
         otf = self.otf.real if self.otf_is_real else self.otf
@@ -294,6 +293,15 @@ def _regulariser(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     power.flags.writeable = False
     log_power.flags.writeable = False
     return power, log_power
+
+
+@functools.lru_cache(maxsize=4)
+def _regulariser_power_to(shape: tuple[int, int], alpha: float) -> np.ndarray:
+    """(|P|^2)^alpha on ``shape`` (0 at DC), read-only: frames and kernels share the few
+    exponents the automatic regularisation picks (quantised to :data:`ALPHA_STEP`)."""
+    powered = np.exp(np.float32(alpha) * _regulariser(shape)[1])  # exp(-inf) = 0 at DC
+    powered.flags.writeable = False
+    return powered
 
 
 def _reflect_pad_inplace(buffer: np.ndarray, rows: int, columns: int) -> None:

@@ -50,21 +50,30 @@ def wiener_filter(otf: np.ndarray, nsr, scale: float = 1.0) -> np.ndarray:
         Filter of ``otf``'s shape: complex64 for a complex OTF, float32 for a real one.
     """
     nsr = _check_positive("nsr", nsr)
-    # float32 arithmetic: the filter is stored in (complex) float32 anyway, and this runs
-    # whenever the automatic regularisation moves to a new value.
+    # float32 arithmetic in as few passes as possible: the filter is stored in (complex)
+    # float32 anyway, and this runs whenever the automatic regularisation moves to a new value.
     if np.iscomplexobj(otf):
         otf = otf.astype(np.complex64, copy=False)
-        denominator = otf.real * otf.real + otf.imag * otf.imag
+        denominator = otf.real * otf.real
+        denominator += otf.imag * otf.imag
     else:
         otf = otf.astype(np.float32, copy=False)
         denominator = otf * otf
-    denominator += nsr.astype(np.float32)
-    # Where both |H| and NSR are 0 no information survives; output 0 there instead of NaN.
-    gain = np.zeros(denominator.shape, dtype=np.float32)
-    np.divide(np.float32(scale), denominator, out=gain, where=denominator > 0)
-    response = np.conj(otf)
-    response *= gain
-    return response
+    denominator += nsr.astype(np.float32, copy=False)
+    # Where both |H| and NSR are 0 no information survives: a floor keeps the gain finite
+    # there, and the response is 0 because H is (0, not the NaN of 0 / 0).
+    np.maximum(denominator, np.float32(DENOMINATOR_FLOOR), out=denominator)
+    gain = np.divide(np.float32(scale), denominator, out=denominator)
+    if np.iscomplexobj(otf):
+        response = np.conj(otf)
+        response *= gain
+        return response
+    return np.multiply(otf, gain, out=gain)
+
+
+#: Smallest ``|H|^2 + NSR`` a Wiener filter divides by: far below any meaningful value, and
+#: large enough that ``scale / floor`` stays finite in float32.
+DENOMINATOR_FLOOR = 1e-30
 
 
 def tikhonov_filter(otf: np.ndarray, lam: float, regulariser: str = "gradient", scale: float = 1.0,
