@@ -282,3 +282,38 @@ def test_trim_by_seconds_keeps_the_frames_of_that_span(tmp_path):
     assert report.frames == 10  # frames at 0.20, 0.24, ..., 0.56 s
     assert frame_pts(out) == frame_pts(clip)[5:15]
     assert report.packets_copied > 0  # the audio of that span came along
+
+
+def test_numpy_hugepages_are_off_during_a_run_and_restored_after(sharp_and_blurred, tmp_path, monkeypatch):
+    """A run switches NumPy's madvise(MADV_HUGEPAGE) off (page faults in advised regions may
+    compact memory, which made deconvolver builds several times slower in a run) and puts the
+    previous setting back afterwards, also when the run fails."""
+    from videodeblur.pipeline import runner
+
+    setter = runner._madvise_hugepage_setter()
+    assert setter is not None  # NumPy still offers the switch (else the fix silently lapsed)
+    seen = []
+
+    class Probe:
+        def __init__(self, config, info):
+            pass
+
+        def restore(self, item):
+            previous = setter(False)  # reading the switch means setting it: put it back
+            setter(previous)
+            seen.append(previous)
+            return item
+
+    _, blurred = sharp_and_blurred
+    before = setter(True)
+    try:
+        deblur_file(blurred, tmp_path / "out.mkv", None, progress=False, restorer_factory=Probe)
+        assert seen and not any(seen)
+        assert setter(True) is True  # restored
+        with pytest.raises(RuntimeError):
+            with runner.no_numpy_hugepages():
+                assert setter(False) is False
+                raise RuntimeError("boom")
+        assert setter(True) is True
+    finally:
+        setter(before)

@@ -16,7 +16,13 @@ from videodeblur.errors import InvalidParameterError, OutputError
 from videodeblur.io import FrameItem, VideoReader
 from videodeblur.io.paths import atomic_output
 from videodeblur.pipeline.blur_track import TrackRow, schedule_for
-from videodeblur.pipeline.runner import _resolve_config, result_of, single_threaded_blas, trim_arguments
+from videodeblur.pipeline.runner import (
+    _resolve_config,
+    no_numpy_hugepages,
+    result_of,
+    single_threaded_blas,
+    trim_arguments,
+)
 
 #: Columns of the track CSV, in order.
 CSV_COLUMNS = (
@@ -53,8 +59,8 @@ def estimate_track(input_path, config=None, *, progress=None) -> list[TrackRow]:
         schedule = schedule_for(config.psf, info, float((1 << info.bit_depth) - 1))
         workers = config.resolved_workers()
         pending: deque = deque()
-        with single_threaded_blas(), ThreadPoolExecutor(max_workers=workers,
-                                                        thread_name_prefix="videodeblur-estimate") as pool:
+        with single_threaded_blas(), no_numpy_hugepages(), ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="videodeblur-estimate") as pool:
 
             def push_oldest() -> None:
                 item, future = pending.popleft()
