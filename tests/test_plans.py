@@ -22,6 +22,7 @@ import pytest
 from videodeblur import FrameDeconvolver, psf
 from videodeblur.core.edgetaper import edgetaper_inplace
 from videodeblur.core.fourier import psf2otf
+from videodeblur.errors import InvalidParameterError
 from videodeblur.fft import plans
 from videodeblur.restoration import FILTER_CACHE_SIZE
 
@@ -332,8 +333,9 @@ def test_tiny_kernels_measure_the_noise_on_the_frame_before_the_in_place_transfo
     edgetaper_inplace(pair.frame, deconvolver.taper_plan)
     tapered = pair.frame.copy()
     spectrum = pair.forward()
-    expected = deconvolver.regularisation_for(tapered, spectrum)
-    assert deconvolver.last_regularisation == expected
     sigma = estimate_noise_sigma(tapered)
     assert 0.015 < sigma < 0.025
-    assert deconvolver.regularisation_for(NoiseModel(sigma**2), spectrum) == expected
+    assert deconvolver.noise_for(tapered, None) == NoiseModel(sigma**2)
+    assert deconvolver.last_regularisation == deconvolver.regularisation_for(spectrum, NoiseModel(sigma**2))
+    with pytest.raises(InvalidParameterError, match="needs the frame"):
+        deconvolver.regularisation_for(spectrum)

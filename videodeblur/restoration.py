@@ -124,26 +124,27 @@ class FrameDeconvolver:
         erases too few frequencies to read the noise there (a very small kernel)."""
         return self.samples is not None and self.samples.erased_index.size == 0
 
-    def noise_for(self, frame: np.ndarray | None, spectrum: np.ndarray) -> NoiseModel:
-        """This frame's noise spectrum (:func:`videodeblur.core.noise.fit_noise_model`).
-
-        ``frame`` is only read when :attr:`needs_spatial_noise`.
-        """
-        noise = fit_noise_model(spectrum, self.samples)
+    def noise_for(self, frame: np.ndarray | None, spectrum: np.ndarray | None) -> NoiseModel:
+        """This frame's noise spectrum (:func:`videodeblur.core.noise.fit_noise_model`), read
+        from ``spectrum``, or from ``frame`` when :attr:`needs_spatial_noise` (then only the
+        frame is read and ``spectrum`` may be None)."""
+        noise = None if self.needs_spatial_noise else fit_noise_model(spectrum, self.samples)
         if noise is None:  # the blur erases too few frequencies: assume white noise
+            if frame is None:
+                raise InvalidParameterError("this kernel erases too few frequencies: the noise needs the frame")
             noise = NoiseModel(estimate_noise_sigma(frame) ** 2)
         return noise
 
-    def regularisation_for(self, frame: np.ndarray | NoiseModel | None,
-                           spectrum: np.ndarray) -> tuple[float, float]:
+    def regularisation_for(self, spectrum: np.ndarray, noise: NoiseModel | None = None) -> tuple[float, float]:
         """(lambda, alpha) such that ``NSR(f) = lambda * (|P(f)|^2)^alpha`` for this frame.
 
-        ``frame`` is the (tapered) frame whose ``spectrum`` is given, or, when
-        :attr:`needs_spatial_noise`, already its white-noise model.
+        ``noise`` is the frame's noise model; None reads it from ``spectrum``, which needs a
+        kernel that erases frequencies (not :attr:`needs_spatial_noise`).
         """
         if self.nsr != "auto":
             return float(self.nsr), (0.0 if self.method == "wiener" else 1.0)
-        noise = frame if isinstance(frame, NoiseModel) else self.noise_for(frame, spectrum)
+        if noise is None:
+            noise = self.noise_for(None, spectrum)
         amplitude, alpha = fit_power_law(spectrum, self.samples, noise)
         if not math.isfinite(amplitude) or amplitude <= 0:
             # No frequency carries signal above the noise (a flat or pure-noise frame):
@@ -234,9 +235,9 @@ class FrameDeconvolver:
             return restored
         # The forward transform is in place and overwrites the frame: measure the noise on
         # the frame first if it has to be measured there.
-        noise = NoiseModel(estimate_noise_sigma(buffer[:rows, :columns]) ** 2) if self.needs_spatial_noise else None
+        noise = self.noise_for(buffer[:rows, :columns], None) if self.needs_spatial_noise else None
         spectrum = pair.forward()
-        lam, alpha = self.regularisation_for(noise, spectrum)
+        lam, alpha = self.regularisation_for(spectrum, noise)
         self.last_regularisation = (lam, alpha)
         spectrum *= self.filter_for(lam, alpha, output_scale)
         # The unnormalised inverse adds the DC bin to every pixel: the offset goes there.
