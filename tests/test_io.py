@@ -596,3 +596,52 @@ def test_full_pipeline_through_atomic_output(tmp_path):
     assert frame_pts(target) == frame_pts(src)
     assert packet_hashes(target) == packet_hashes(src)
     assert Path(target).stat().st_size > 0
+
+
+def _thread_nice_values() -> dict[int, int]:
+    """Nice value of every thread of this process (Linux /proc), by thread id."""
+    values = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # the thread ended meanwhile
+        values[int(tid)] = int(stat[stat.rindex(")") + 2 :].split()[16])
+    return values
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_the_encoders_threads_run_at_a_lower_priority_than_the_caller(tmp_path):
+    """libx264 starts its threads when the encoder opens; they inherit the lowered priority of
+    the helper thread that opens it, so the restoration workers are not preempted by them.
+    The calling thread keeps its own priority, and the output is complete."""
+    import threading
+
+    from videodeblur.io import writer as writer_module
+
+    src = make_clip(tmp_path / "in.mp4", width=320, height=240, frames=6, audio=False)
+    caller = threading.get_native_id()
+    base = os.getpriority(os.PRIO_PROCESS, caller)
+    with VideoReader(src) as reader:
+        before = set(_thread_nice_values())  # (the decoder's threads among them)
+        with VideoWriter(tmp_path / "out.mkv", reader.info, [], codec="libx264", preset="ultrafast") as writer:
+            started = {tid: nice for tid, nice in _thread_nice_values().items() if tid not in before}
+            for event in reader.events():
+                if isinstance(event, FrameItem):
+                    writer.write_frame(event)
+    assert writer_module.ENCODER_NICE_INCREMENT > 0
+    assert started and set(started.values()) == {min(base + writer_module.ENCODER_NICE_INCREMENT, 19)}
+    assert os.getpriority(os.PRIO_PROCESS, caller) == base
+    assert len(decode_frames(tmp_path / "out.mkv")) == 6
+
+
+def test_an_error_opening_the_encoder_is_raised_in_the_callers_thread():
+    from videodeblur.io.writer import _in_lower_priority_thread
+
+    def fails():
+        raise ValueError("cannot open")
+
+    with pytest.raises(ValueError, match="cannot open"):
+        _in_lower_priority_thread(fails)
+    assert _in_lower_priority_thread(lambda: 42) == 42
