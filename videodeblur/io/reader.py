@@ -316,6 +316,12 @@ def _fraction_or_none(value) -> Fraction | None:
     return value if value > 0 else None
 
 
+def _check_positive_int_or_none(name: str, value) -> None:
+    """Refuse anything but None or an integer >= 1 (bools included) with the project's error."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise InvalidParameterError(f"{name} must be an integer >= 1 or None, got {value!r}")
+
+
 class VideoReader:
     """Open a media file once and stream its main video stream as :class:`FrameItem`.
 
@@ -363,14 +369,8 @@ class VideoReader:
         threads = str(threads).upper()
         if threads not in _THREAD_TYPES:
             raise InvalidParameterError(f"threads must be one of {', '.join(_THREAD_TYPES)}, got {threads!r}")
-        if thread_count is not None and (
-            not isinstance(thread_count, int) or isinstance(thread_count, bool) or thread_count < 1
-        ):
-            raise InvalidParameterError(f"thread_count must be an integer >= 1 or None, got {thread_count!r}")
-        if max_frame_pixels is not None and (
-            not isinstance(max_frame_pixels, int) or isinstance(max_frame_pixels, bool) or max_frame_pixels < 1
-        ):
-            raise InvalidParameterError(f"max_frame_pixels must be an integer >= 1 or None, got {max_frame_pixels!r}")
+        _check_positive_int_or_none("thread_count", thread_count)
+        _check_positive_int_or_none("max_frame_pixels", max_frame_pixels)
         self.tolerate_decode_errors = bool(tolerate_decode_errors)
         self.max_frame_pixels = max_frame_pixels
         self.decode_errors: list[tuple[int, str]] = []
