@@ -196,7 +196,8 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     luma : numpy.ndarray
         2-D frame, any real dtype and scale (the estimate does not depend on scale).
     tile_px : int
-        Tile side; reduced (halving, down to 64) for frames smaller than a tile.
+        Most tile side; a frame smaller than that gets the largest fast FFT size it holds
+        (:func:`_tile_side`, at least 64).
     max_tiles : int
         Most tiles used; they are spread evenly over the frame, overlapping when the frame is
         small.
