@@ -59,18 +59,41 @@ def test_plan_pair_is_reused_within_a_thread():
     assert plans.plan_pair(shape) is first
 
 
-def test_plan_pair_transforms_correctly():
-    shape = (30, 42)
+@pytest.mark.parametrize("shape", [(30, 42), (31, 45), (1, 8), (8, 1), (64, 3)])
+def test_plan_pair_transforms_correctly(shape):
+    """Rows in OpenCV, columns in FFTW: the spectrum is numpy's rfft2 (even and odd widths:
+    only the even ones have a Nyquist column) and the inverse gets the frame back."""
     pair = plans.plan_pair(shape)
     image = np.random.default_rng(0).random(shape).astype(np.float32)
     pair.frame[...] = image
     spectrum = pair.forward()
-    assert spectrum.dtype == np.complex64 and spectrum.shape == (30, 22)
+    assert spectrum.dtype == np.complex64 and spectrum.shape == (shape[0], shape[1] // 2 + 1)
     np.testing.assert_allclose(spectrum, np.fft.rfft2(image), rtol=0, atol=1e-4)
-    pair.spectrum[...] = spectrum
     # The inverse is unnormalised: it returns N times the frame.
     np.testing.assert_allclose(pair.inverse() / image.size, image, rtol=0, atol=1e-5)
-    assert pair.frame.ctypes.data % pyfftw.simd_alignment == 0
+    # A spectrum that is not the transform of a real frame: the inverse drops the same
+    # imaginary parts numpy's irfft2 drops.
+    rng = np.random.default_rng(1)
+    arbitrary = (rng.normal(size=spectrum.shape) + 1j * rng.normal(size=spectrum.shape)).astype(np.complex64)
+    pair.spectrum[...] = arbitrary
+    np.testing.assert_allclose(pair.inverse() / image.size, np.fft.irfft2(arbitrary, s=shape), rtol=0, atol=1e-5)
+
+
+def test_plan_pair_inverse_writes_into_a_given_output():
+    shape = (24, 40)
+    pair = plans.plan_pair(shape)
+    image = np.random.default_rng(2).random(shape).astype(np.float32)
+    for output in (np.empty(shape, np.float32), np.empty((24, 48), np.float32)[:, 3:43]):
+        pair.frame[...] = image
+        pair.forward()
+        assert pair.inverse(output=output) is output
+        np.testing.assert_allclose(output / image.size, image, rtol=0, atol=1e-5)
+    # An array it cannot write into (another dtype) gets ``result`` instead, unchanged.
+    other = np.zeros(shape, np.float64)
+    pair.frame[...] = image
+    pair.forward()
+    assert pair.inverse(output=other) is pair.result
+    assert not other.any()
 
 
 def test_each_thread_gets_its_own_plans():
