@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import replace
 
@@ -349,3 +350,30 @@ def test_a_run_keeps_opencv_on_one_thread_and_restores_it(sharp_and_blurred, tmp
         assert cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(before)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_restoration_workers_run_at_the_lowest_priority_and_the_rest_does_not(sharp_and_blurred, tmp_path):
+    """The encoder is the critical path: the workers fill its gaps at nice 19, while the
+    calling thread (which feeds the encoder) keeps its priority, during and after the run."""
+    import os
+
+    from videodeblur.pipeline import runner
+
+    seen = []
+
+    class Probe:
+        def __init__(self, config, info):
+            pass
+
+        def restore(self, item):
+            seen.append((threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+            return item
+
+    _, blurred = sharp_and_blurred
+    caller = threading.get_native_id()
+    base = os.getpriority(os.PRIO_PROCESS, caller)
+    deblur_file(blurred, tmp_path / "out.mkv", None, progress=False, restorer_factory=Probe)
+    assert seen and {nice for _, nice in seen} == {runner.WORKER_NICE}
+    assert all(name.startswith("videodeblur-worker") for name, _ in seen)
+    assert os.getpriority(os.PRIO_PROCESS, caller) == base

@@ -48,9 +48,6 @@ Findings for PyAV 18.1 this module relies on:
 from __future__ import annotations
 
 import errno
-import os
-import sys
-import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -297,7 +294,7 @@ class VideoWriter:
             # Write the header now: opening the encoder and the muxer here surfaces every
             # incompatibility (size, pix_fmt, codec tags) before any frame is processed.
             try:
-                _in_lower_priority_thread(self.container.start_encoding)
+                self.container.start_encoding()
             except (av.error.FFmpegError, OSError, ValueError) as exc:
                 raise self._wrap(
                     exc,
@@ -345,7 +342,7 @@ class VideoWriter:
         rate = info.average_rate or Fraction(25)
         try:
             stream = self.container.add_stream(enc.name, rate=rate)
-        except ValueError as exc:
+        except ValueError:
             raise OutputError(
                 f"output '{self.path}': the {self._ext} container ({self.container.format.name}) cannot hold "
                 f"{enc.name} video; {self._suggest()}"
@@ -420,7 +417,7 @@ class VideoWriter:
             raise self._refuse_copy_stream(src, "data")
         try:
             out = self.container.add_stream_from_template(src)
-        except (ValueError, av.error.FFmpegError) as exc:
+        except (ValueError, av.error.FFmpegError):
             name = getattr(getattr(src, "codec_context", None), "name", None) or src.type
             raise self._refuse_copy_stream(src, name) from None
         # mkvmerge suffixes its statistics with a language ("DURATION-eng").
@@ -560,46 +557,3 @@ class VideoWriter:
 
     def __repr__(self) -> str:
         return f"VideoWriter({str(self.path)!r}, codec={self.codec!r}, pix_fmt={self.pix_fmt!r})"
-
-
-#: How much lower (in nice steps) the encoder's own threads run than the rest of the process.
-ENCODER_NICE_INCREMENT = 5
-
-
-def _in_lower_priority_thread(function):
-    """Call ``function`` (opening the encoder) in a helper thread whose priority is lowered
-    first, and return its result (or raise its exception).
-
-    An encoder starts its worker threads when it opens (libx264: 7 at 1080p on 2 cores), and on
-    Linux a thread inherits its creator's nice value. Slightly lower priority for them means the
-    restoration workers that feed the encoder are not preempted in the middle of an FFT (about
-    4 preemptions per frame before, each reloading the transforms' 8 MB): a 1080p run took 4 %
-    less time and CPU. The encoder still gets every cycle the workers leave, so a plain
-    transcode is as fast as before. Elsewhere a nice value belongs to the whole process, so
-    nothing is changed there.
-    """
-    outcome = {}
-
-    def run():
-        if sys.platform.startswith("linux"):
-            try:
-                thread = threading.get_native_id()
-                os.setpriority(os.PRIO_PROCESS, thread,
-                               os.getpriority(os.PRIO_PROCESS, thread) + ENCODER_NICE_INCREMENT)
-            except OSError:
-                pass  # (a sandbox that forbids it only costs speed)
-        try:
-            outcome["result"] = function()
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome["error"] = exc
-
-    helper = threading.Thread(target=run, name="videodeblur-open-encoder")
-    helper.start()
-    try:
-        helper.join()
-    except BaseException:  # Ctrl-C: let the helper finish with the container before cleanup
-        helper.join()
-        raise
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("result")
