@@ -1,4 +1,4 @@
-"""Tests of the per-thread FFTW plans, the wisdom cache and FrameDeconvolver's caches.
+"""Tests of the per-thread transform pairs and FFTW plans, the wisdom cache and FrameDeconvolver's caches.
 
 The wisdom round trip runs in fresh interpreters (``python -c``) with ``VIDEODEBLUR_CACHE_DIR``
 pointing into ``tmp_path``: FFTW wisdom is process-global, so only a new process shows what a
@@ -59,10 +59,11 @@ def test_plan_pair_is_reused_within_a_thread():
     assert plans.plan_pair(shape) is first
 
 
-@pytest.mark.parametrize("shape", [(30, 42), (31, 45), (1, 8), (8, 1), (64, 3)])
+@pytest.mark.parametrize("shape", [(30, 42), (31, 45), (31, 42), (30, 45), (1, 8), (8, 1), (64, 3), (2, 2)])
 def test_plan_pair_transforms_correctly(shape):
-    """Rows in OpenCV, columns in FFTW: the spectrum is numpy's rfft2 (even and odd widths:
-    only the even ones have a Nyquist column) and the inverse gets the frame back."""
+    """The spectrum is numpy's rfft2, the unpacked zero-frequency and Nyquist columns
+    included (even and odd heights and widths: only even widths have a Nyquist column, and
+    only even heights a real middle row in them), and the inverse gets the frame back."""
     pair = plans.plan_pair(shape)
     image = np.random.default_rng(0).random(shape).astype(np.float32)
     pair.frame[...] = image
@@ -166,7 +167,7 @@ import pyfftw
 from videodeblur.fft import plans
 loaded = plans.load_wisdom()
 after_import = pyfftw.export_wisdom()
-plans.plan_pair((90, 120))
+plans.tile_transform(4, 96)  # the FFTW plans (the estimator's tiles)
 after_plan = pyfftw.export_wisdom()
 with open(sys.argv[1], "wb") as handle:
     pickle.dump({"loaded": loaded, "after_import": after_import, "after_plan": after_plan,

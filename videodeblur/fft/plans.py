@@ -1,9 +1,13 @@
-"""Per-thread pyFFTW plans for real 2-D transforms in float32, with wisdom kept on disk.
+"""Per-thread buffers and plans for real 2-D transforms in float32.
 
-Why per thread: an FFTW plan object owns its input and output buffers, so one plan must never
-execute in two threads at once. Each worker thread gets its own pair of plans per frame shape.
-Planning (FFTW_MEASURE times candidate algorithms) is not thread-safe in FFTW and is serialised
-by a global lock; execution releases the GIL, so workers transform in parallel.
+:class:`RealFFTPair` (a frame's forward and inverse transform, used by every restoration)
+runs on OpenCV's DFT; :class:`TileTransform` (the blur estimator's batched transform of
+small tiles) on pyFFTW plans, with FFTW's wisdom kept on disk.
+
+Why per thread: a pair or a plan owns its buffers, so it must never run in two threads at
+once; each worker thread gets its own per shape. Planning (FFTW_MEASURE times candidate
+algorithms) is not thread-safe in FFTW and is serialised by a global lock; the transforms
+release the GIL, so workers transform in parallel.
 
 Wisdom (FFTW's memory of which algorithm was fastest) is loaded from and saved to the user
 cache directory, so the second run of the program does not measure again.
@@ -81,38 +85,36 @@ def reset_wisdom_state() -> None:
 class RealFFTPair:
     """Forward ``rfft2`` and inverse ``irfft2`` for one frame shape, owned by one thread.
 
-    A 2-D real FFT is a real FFT of every row followed by a complex FFT of every column of
-    the half spectrum. The row transforms run in OpenCV's ``dft`` (Intel IPP in the
-    opencv-python wheels, AVX-512 where the CPU has it): 1.4 ms of CPU for the 1080 rows of a
-    1080p frame against 2.9 ms in the FFTW that pyFFTW's wheels bundle (FFTW 3.3.5, whose
-    widest codelets are AVX). The column transforms, strided, are FFTW's, planned once and
-    kept as wisdom. Measured at 1080p, the pair takes 10.0 ms of CPU against 12.7 ms for
-    FFTW's 2-D plans.
+    The transforms are OpenCV's ``dft`` and ``idft`` (Intel IPP in the opencv-python wheels,
+    AVX-512 where the CPU has it). Measured at 1080p on one thread, the pair takes 9.1 ms of
+    CPU against 12.7 ms for pyFFTW's bundled FFTW 3.3.5 (whose widest codelets are AVX)
+    with separate arrays, and 11.8 ms with both of FFTW's transforms in place.
 
     Layout: one buffer of ``rows x 2 * (columns // 2 + 1)`` floats. ``frame`` is a view of it
-    starting one float into each row, so that OpenCV's packed row spectrum (``Re0, Re1, Im1,
-    Re2, ...``), written in place, lands on the interleaved complex layout of ``spectrum``
-    (the whole buffer as complex64) with only the zero-frequency (and, for even widths,
-    Nyquist) imaginary parts to set: two or three strided column writes. ``spectrum`` is laid
-    out exactly as ``numpy.fft.rfft2`` returns it.
+    starting one float into each row, so that OpenCV's packed spectrum ("CCS"), written in
+    place, lands on the interleaved complex layout of ``spectrum`` (the whole buffer as
+    complex64, exactly as ``numpy.fft.rfft2`` lays it out) everywhere but in two columns:
+    the zero-frequency column and, for even widths, the Nyquist column, which OpenCV packs
+    down the rows (each is the spectrum of a real column). :meth:`forward` unpacks those two
+    and :meth:`inverse` packs them back: a few thousand numbers per frame.
 
     Write the frame into ``frame``, call :meth:`forward` (which overwrites it with the
     spectrum), modify ``spectrum`` in place (e.g. multiply by a filter), call :meth:`inverse`,
     which writes to a separate ``result`` array (or to an ``output`` array given to it). The
     inverse is unnormalised (fold ``1 / frame.size`` into the filter) and destroys
-    ``spectrum``; like FFTW's c2r it ignores the imaginary parts a real frame's spectrum
-    cannot have (zero frequency and Nyquist of each row).
+    ``spectrum``. Like ``numpy.fft.irfft2``, it keeps only the part of the spectrum a real
+    frame can have.
     """
 
-    def __init__(self, buffer: np.ndarray, columns: int, column_forward: pyfftw.FFTW,
-                 column_inverse: pyfftw.FFTW, result: np.ndarray):
-        self._buffer = buffer
-        self._columns = columns
-        self._frame = buffer[:, 1:columns + 1]
-        self._spectrum = buffer.view(np.complex64)
-        self._column_forward = column_forward
-        self._column_inverse = column_inverse
-        self._result = result
+    def __init__(self, shape: tuple[int, int]):
+        rows, columns = shape
+        half = columns // 2 + 1
+        self._buffer = pyfftw.empty_aligned((rows, 2 * half), dtype=np.float32)
+        self._frame = self._buffer[:, 1:columns + 1]
+        self._spectrum = self._buffer.view(np.complex64)
+        self._result = pyfftw.empty_aligned((rows, columns), dtype=np.float32)
+        # (buffer column of OpenCV's packed column, complex column of the half spectrum)
+        self._packed_columns = [(1, 0)] + ([(columns, columns // 2)] if columns % 2 == 0 else [])
 
     @property
     def frame(self) -> np.ndarray:
@@ -131,27 +133,48 @@ class RealFFTPair:
 
     def forward(self) -> np.ndarray:
         """``spectrum = rfft2(frame)`` (``frame`` is overwritten); returns ``spectrum``."""
-        buffer = self._buffer
-        _into(cv2.dft(self._frame, dst=self._frame, flags=cv2.DFT_ROWS), self._frame)
-        # Each row's packed spectrum starts one float in: move Re0 to the first float and
-        # zero the imaginary parts of frequency 0 (and of the Nyquist one for even widths).
-        buffer[:, 0] = buffer[:, 1]
-        buffer[:, 1] = 0.0
-        if self._columns % 2 == 0:
-            buffer[:, self._columns + 1] = 0.0
-        self._column_forward.execute()
+        _into(cv2.dft(self._frame, dst=self._frame), self._frame)
+        for packed, column in self._packed_columns:
+            self._spectrum[:, column] = _unpack_real_column_spectrum(self._buffer[:, packed])
         return self._spectrum
 
     def inverse(self, output: np.ndarray | None = None) -> np.ndarray:
         """``irfft2(spectrum) * frame.size`` into ``result``, or straight into ``output`` (a
         writeable float32 array of the frame's shape, rows contiguous)."""
         target = self._result if output is None or not _fits(output, self._result) else output
-        self._column_inverse.execute()
-        # Back to OpenCV's packed rows: Re0 goes where the packing expects it. (The Nyquist
-        # real part is already in place; the imaginary parts dropped here are those of the
-        # real rows' spectra, zero up to rounding.)
-        self._buffer[:, 1] = self._buffer[:, 0]
-        return _into(cv2.idft(self._frame, dst=target, flags=cv2.DFT_ROWS | cv2.DFT_REAL_OUTPUT), target)
+        for packed, column in self._packed_columns:
+            self._buffer[:, packed] = _pack_real_column_spectrum(self._spectrum[:, column])
+        return _into(cv2.idft(self._frame, dst=target, flags=cv2.DFT_REAL_OUTPUT), target)
+
+
+def _unpack_real_column_spectrum(packed: np.ndarray) -> np.ndarray:
+    """The full spectrum (complex64) of a real column from OpenCV's packing of it: ``Re Y0,
+    Re Y1, Im Y1, ..., Re Y(n/2)`` (the last for even n), the rest by Hermitian symmetry."""
+    length = packed.shape[0]
+    last = (length - 1) // 2  # the highest frequency with an imaginary part
+    spectrum = np.zeros(length, dtype=np.complex64)
+    spectrum[0] = packed[0]
+    spectrum.real[1:last + 1] = packed[1:2 * last:2]
+    spectrum.imag[1:last + 1] = packed[2:2 * last + 1:2]
+    if length % 2 == 0:
+        spectrum[length // 2] = packed[length - 1]
+    spectrum[length - last:] = np.conj(spectrum[last:0:-1])
+    return spectrum
+
+
+def _pack_real_column_spectrum(spectrum: np.ndarray) -> np.ndarray:
+    """OpenCV's packing of the Hermitian part of ``spectrum`` (the part a real column can
+    have; it is the spectrum itself for any spectrum of a real frame, up to rounding)."""
+    length = spectrum.shape[0]
+    last = (length - 1) // 2
+    ascending, mirrored = spectrum[1:last + 1], spectrum[length - 1:length - last - 1:-1]
+    packed = np.empty(length, dtype=np.float32)
+    packed[0] = spectrum[0].real
+    packed[1:2 * last:2] = (ascending.real + mirrored.real) * 0.5
+    packed[2:2 * last + 1:2] = (ascending.imag - mirrored.imag) * 0.5
+    if length % 2 == 0:
+        packed[length - 1] = spectrum[length // 2].real
+    return packed
 
 
 def _into(written: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -172,32 +195,13 @@ def _fits(candidate: np.ndarray, planned: np.ndarray) -> bool:
 
 
 def plan_pair(shape: tuple[int, int]) -> RealFFTPair:
-    """This thread's float32 real-FFT pair for ``shape``, planned once and then reused."""
+    """This thread's :class:`RealFFTPair` for ``shape``, made once and then reused."""
     global plans_built
     cache = _thread_state.__dict__.setdefault("pairs", {})
     pair = cache.get(shape)
-    if pair is not None:
-        return pair
-    load_wisdom()
-    rows, columns = shape
-    half = columns // 2 + 1
-    buffer = pyfftw.empty_aligned((rows, 2 * half), dtype=np.float32)
-    spectrum = buffer.view(np.complex64)
-    result = pyfftw.empty_aligned((rows, columns), dtype=np.float32)
-    with _planning_lock:
-        had_wisdom_before = len(pyfftw.export_wisdom()[1])
-        # Complex transforms of the half spectrum's columns, in place. FFTW_DESTROY_INPUT
-        # is the default for in-place transforms; the spectrum is recomputed every frame.
-        column_forward = pyfftw.FFTW(spectrum, spectrum, axes=(0,), direction="FFTW_FORWARD",
-                                     flags=(PLANNER_EFFORT,), threads=1)
-        column_inverse = pyfftw.FFTW(spectrum, spectrum, axes=(0,), direction="FFTW_BACKWARD",
-                                     flags=(PLANNER_EFFORT,), threads=1)
+    if pair is None:
+        pair = cache[shape] = RealFFTPair(shape)
         plans_built += 1
-        learned = len(pyfftw.export_wisdom()[1]) != had_wisdom_before
-    if learned:
-        save_wisdom()
-    pair = RealFFTPair(buffer, columns, column_forward, column_inverse, result)
-    cache[shape] = pair
     return pair
 
 
