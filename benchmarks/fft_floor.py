@@ -28,7 +28,7 @@ from common import ground_truth_images, median_time  # noqa: E402
 from videodeblur import psf  # noqa: E402
 from videodeblur.core.edgetaper import edgetaper_inplace  # noqa: E402
 from videodeblur.core.noise import estimate_noise_sigma, fit_power_law  # noqa: E402
-from videodeblur.fft.plans import PLANNER_EFFORT, empty_frame, plan_pair, save_wisdom  # noqa: E402
+from videodeblur.fft.plans import PLANNER_EFFORT, plan_pair, save_wisdom  # noqa: E402
 from videodeblur.restoration import FrameDeconvolver  # noqa: E402
 
 KERNELS = {"defocus": lambda: psf.disk(3.0), "motion": lambda: psf.motion(15, 30), "gaussian": lambda: psf.gaussian(2.0)}
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     frame = test_frame()
     kernel = KERNELS[args.kernel]()
     deconvolver = FrameDeconvolver(kernel, frame.shape)  # defaults: wiener, auto, edgetaper
-    out = empty_frame(frame.shape)  # FFTW-aligned: the inverse transform writes straight into it
+    out = np.empty(frame.shape, dtype=np.float32)  # the inverse transform writes straight into it
     deconvolver.restore(frame, out=out)  # plans, filter cache
 
     # (a) The floor the target is set against: pyFFTW's rfft2 + irfft2 as its interfaces lay

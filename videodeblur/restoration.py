@@ -201,8 +201,8 @@ class FrameDeconvolver:
             2-D frame; ``frame * input_scale`` should be in [0, 1]. Integer planes (uint8,
             uint16) are converted while being copied into the FFT buffer, with no temporary.
         out : numpy.ndarray, optional
-            float32 array of ``frame_shape`` to write into; one from
-            :func:`videodeblur.fft.plans.empty_frame` saves a copy.
+            float32 array of ``frame_shape`` to write into; with contiguous rows (e.g. from
+            ``numpy.empty``) the inverse transform writes straight into it, saving a copy.
         input_scale : float
             Factor applied to ``frame`` first, e.g. ``1 / 255`` for 8-bit planes.
         output_scale, output_offset : float

@@ -37,8 +37,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
-import scipy.special
 
 from videodeblur.errors import InvalidParameterError
 
@@ -233,7 +231,12 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
         tiles[n] = luma[top : top + tile_px, left : left + tile_px]
     tiles -= tiles.mean(axis=(1, 2), keepdims=True)
     tiles *= _hann_2d(tile_px)
-    spectra = transform.forward() if transform is not None else scipy.fft.rfft2(tiles, workers=1)
+    if transform is not None:
+        spectra = transform.forward()
+    else:
+        import scipy.fft  # (on first use: a third of the program's start-up, rarely needed)
+
+        spectra = scipy.fft.rfft2(tiles, workers=1)
     # Sum of |F|^2 over the tiles without a temporary per tile (float32 is ample for a mean of
     # a few dozen positive terms): squares of the interleaved (re, im) floats summed over the
     # tiles in one contiguous pass (3x faster than strided real and imaginary views), then
@@ -353,6 +356,8 @@ def _motion_transfer(length_px, u):
 
 
 def _disk_transfer(radius_px, rho):
+    import scipy.special  # (on first use: a third of the program's start-up; only estimation needs it)
+
     x = 2.0 * np.pi * np.multiply.outer(radius_px, rho)
     safe = np.where(x == 0, 1.0, x)
     return np.where(x == 0, 1.0, 2.0 * scipy.special.j1(safe) / safe)

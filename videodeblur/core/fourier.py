@@ -6,8 +6,8 @@ Every spectrum here has the shape ``(rows, columns // 2 + 1)`` of ``numpy.fft.rf
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-import scipy.fft
 
 from videodeblur.errors import InvalidParameterError
 
@@ -19,11 +19,12 @@ def half_spectrum_shape(shape: tuple[int, int]) -> tuple[int, int]:
 
 
 def fast_shape(shape: tuple[int, int]) -> tuple[int, int]:
-    """Smallest shape >= ``shape`` whose sides FFTW transforms quickly (5-smooth-ish sizes).
+    """Smallest shape >= ``shape`` whose sides the frame transforms handle quickly: products
+    of 2, 3 and 5 (``cv2.getOptimalDFTSize``; OpenCV does the frame transforms).
 
     1920x1080 is already fast and is returned unchanged.
     """
-    return tuple(scipy.fft.next_fast_len(int(n), real=True) for n in shape)
+    return tuple(cv2.getOptimalDFTSize(int(n)) for n in shape)
 
 
 def psf2otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -75,6 +76,8 @@ def psf2otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     target_rows = (np.arange(kernel_rows) - centre_y) % rows
     target_columns = (np.arange(kernel_columns) - centre_x) % columns
     padded[np.ix_(target_rows, target_columns)] = psf
+    import scipy.fft  # (on first use: a third of the program's start-up, rarely needed)
+
     return scipy.fft.rfft2(padded, workers=1).astype(np.complex64)
 
 

@@ -38,7 +38,6 @@ import numpy as np
 
 from videodeblur.config import Config, load_config
 from videodeblur.errors import InputError, Interrupted, ProcessingError, VideoDeblurError
-from videodeblur.fft.plans import empty_frame
 from videodeblur.io import FrameItem, VideoReader, VideoWriter, atomic_output, check_paths
 from videodeblur.io.reader import VideoInfo
 from videodeblur.pipeline.blur_track import FixedSchedule, TrackRow, schedule_for
@@ -162,7 +161,7 @@ class FrameRestorer:
         buffers = self._buffers.__dict__.setdefault("by_shape", {})
         out = buffers.get(plane.shape)
         if out is None:
-            out = buffers[plane.shape] = empty_frame(plane.shape)
+            out = buffers[plane.shape] = np.empty(plane.shape, dtype=np.float32)
         # Back to integers, rounding half up: the restoration comes back already scaled to the
         # integer range and 0.5 higher (folded into the filter: no extra pass), so clipping
         # to [0.5, max + 0.5] and truncating gives the nearest legal value.
