@@ -1,4 +1,4 @@
-"""Fast frame restoration: edgetaper + Wiener/Tikhonov (or total variation) with cached FFTW plans and filters.
+"""Frame restoration: edgetaper + Wiener/Tikhonov or total variation, with per-thread FFT buffers and cached filters.
 
 :class:`FrameDeconvolver` is what the video pipeline calls for every frame; :func:`deconvolve`
 is the convenience entry point for single images. Both share one code path.
@@ -65,7 +65,7 @@ class FrameDeconvolver:
     Everything that depends only on (shape, kernel, settings) is computed once here: the OTF,
     the edgetaper weights, the frequencies used to fit the image spectrum and, per
     regularisation value, the filter itself. One instance may be shared by many threads: each
-    thread uses its own FFTW plans, and the filter cache is locked.
+    thread uses its own FFT buffers, and the filter cache is locked.
 
     Parameters
     ----------

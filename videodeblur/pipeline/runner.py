@@ -8,7 +8,8 @@ Threads
   kernel (:mod:`videodeblur.pipeline.blur_track`): a fixed or keyframed kernel is known at
   once; an estimated one needs the frame analysed (submitted to the pool) and then, in frame
   order, the ``smoothing_frames`` frames after it;
-* frames with a kernel are restored in a thread pool (FFTW and NumPy release the GIL), and
+* frames with a kernel are restored in a thread pool (OpenCV and NumPy release the GIL) whose
+  threads run at the lowest priority (:func:`run_as_background_worker`), and are
   written in input order: frames as they complete, packets of copied streams (audio,
   subtitles, ...) in their demux position, so nothing is reordered;
 * at most ``frames_in_flight`` frames (plus the schedule's look-ahead) are being analysed,
