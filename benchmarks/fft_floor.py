@@ -3,11 +3,10 @@
 Times, side by side in one run, ``FrameDeconvolver.restore`` with default settings (Wiener,
 ``nsr="auto"``, edgetaper on) and the bare pyFFTW float32 ``rfft2`` + ``irfft2`` pair on the
 same array with the same planner flags, and prints the ratio of their medians (the target).
-For transparency it also times the pair restore runs itself (OpenCV's row transforms and
-FFTW's column transforms, in place; see :class:`videodeblur.fft.plans.RealFFTPair`) and
-FFTW's 2-D pair with both transforms in place, and shows where the rest of the time goes
-(edgetaper, noise/spectrum fit, filter multiply). Everything runs on one thread (OpenCV's
-own thread pool off, as in a run), so the figures are CPU per frame.
+For transparency it also times the pair restore runs itself (OpenCV's 2-D transforms in
+place; see :class:`videodeblur.fft.plans.RealFFTPair`) and FFTW's 2-D pair with both
+transforms in place, and shows where the rest of the time goes (edgetaper, noise/spectrum
+fit, filter multiply). Everything runs on one thread.
 
 Usage: python benchmarks/fft_floor.py [--repeats N] [--kernel defocus|motion|gaussian]
 """
@@ -47,7 +46,6 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--kernel", choices=sorted(KERNELS), default="defocus")
     args = parser.parse_args(argv)
-    cv2.setNumThreads(1)  # one thread, as in a run (the pipeline's workers are its parallelism)
     frame = test_frame()
     kernel = KERNELS[args.kernel]()
     deconvolver = FrameDeconvolver(kernel, frame.shape)  # defaults: wiener, auto, edgetaper
@@ -65,7 +63,7 @@ def main(argv=None) -> int:
     irfft2 = pyfftw.FFTW(separate_spectrum, separate_frame, axes=(0, 1), direction="FFTW_BACKWARD",
                          flags=flags + ("FFTW_DESTROY_INPUT",), threads=1)
     separate_frame[...] = frame
-    # (b) The pair restore itself runs (rows in OpenCV, columns in FFTW, inverse into ``out``)
+    # (b) The pair restore itself runs (OpenCV's, the inverse straight into ``out``)
     # and (c) FFTW's 2-D transforms, both in place: the fastest layout FFTW alone offers.
     in_place_buffer = pyfftw.empty_aligned((rows, 2 * (columns // 2 + 1)), dtype=np.float32)
     in_place_frame, in_place_spectrum = in_place_buffer[:, :columns], in_place_buffer.view(np.complex64)

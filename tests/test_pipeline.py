@@ -321,37 +321,6 @@ def test_numpy_hugepages_are_off_during_a_run_and_restored_after(sharp_and_blurr
         setter(before)
 
 
-def test_a_run_keeps_opencv_on_one_thread_and_restores_it(sharp_and_blurred, tmp_path):
-    """The workers are the run's parallelism: OpenCV's pool (the FFT rows, the edgetaper)
-    is off during the run, and the caller's setting is back afterwards, also on an error."""
-    from videodeblur.pipeline import runner
-
-    seen = []
-
-    class Probe:
-        def __init__(self, config, info):
-            pass
-
-        def restore(self, item):
-            seen.append(cv2.getNumThreads())
-            return item
-
-    _, blurred = sharp_and_blurred
-    before = cv2.getNumThreads()
-    try:
-        cv2.setNumThreads(2)
-        deblur_file(blurred, tmp_path / "out.mkv", None, progress=False, restorer_factory=Probe)
-        assert seen and set(seen) == {1}
-        assert cv2.getNumThreads() == 2
-        with pytest.raises(RuntimeError):
-            with runner.single_threaded_opencv():
-                assert cv2.getNumThreads() == 1
-                raise RuntimeError("boom")
-        assert cv2.getNumThreads() == 2
-    finally:
-        cv2.setNumThreads(before)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
 def test_restoration_workers_run_at_the_lowest_priority_and_the_rest_does_not(sharp_and_blurred, tmp_path):
     """The encoder is the critical path: the workers fill its gaps at nice 19, while the

@@ -21,7 +21,6 @@ from videodeblur.pipeline.runner import (
     no_numpy_hugepages,
     result_of,
     single_threaded_blas,
-    single_threaded_opencv,
     trim_arguments,
 )
 
@@ -60,7 +59,7 @@ def estimate_track(input_path, config=None, *, progress=None) -> list[TrackRow]:
         schedule = schedule_for(config.psf, info, float((1 << info.bit_depth) - 1))
         workers = config.resolved_workers()
         pending: deque = deque()
-        with single_threaded_blas(), single_threaded_opencv(), no_numpy_hugepages(), ThreadPoolExecutor(
+        with single_threaded_blas(), no_numpy_hugepages(), ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="videodeblur-estimate") as pool:
 
             def push_oldest() -> None:

@@ -34,7 +34,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from videodeblur.config import Config, load_config
@@ -233,23 +232,6 @@ def run_as_background_worker() -> None:
 
 
 @contextlib.contextmanager
-def single_threaded_opencv():
-    """Run the block with OpenCV's own thread pool off (one thread), restored after.
-
-    OpenCV splits a frame's row transforms (:class:`videodeblur.fft.plans.RealFFTPair`) and
-    the edgetaper's filters over its pool; inside the pipeline, whose workers already keep
-    every core busy, the split only adds its overhead: a 1080p transform pair took 12.1 ms
-    of CPU split over two threads against 10.1 ms on one.
-    """
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(previous)
-
-
-@contextlib.contextmanager
 def no_numpy_hugepages():
     """Run the block with NumPy's ``madvise(MADV_HUGEPAGE)`` on large arrays switched off.
 
@@ -348,7 +330,7 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
                 temporary_path, reader.info, reader.copy_streams, codec=output.codec, crf=output.crf,
                 preset=output.preset, pix_fmt=output.pix_fmt or None,
             ) as writer:
-                with single_threaded_blas(), single_threaded_opencv(), no_numpy_hugepages():
+                with single_threaded_blas(), no_numpy_hugepages():
                     frames, packets = _run_pipeline(
                         reader.events(**range_arguments), restorer, writer,
                         workers=config.resolved_workers(), frames_in_flight=config.resolved_frames_in_flight(),
