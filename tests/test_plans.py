@@ -80,23 +80,6 @@ def test_plan_pair_transforms_correctly(shape):
     np.testing.assert_allclose(pair.inverse() / image.size, np.fft.irfft2(arbitrary, s=shape), rtol=0, atol=1e-5)
 
 
-def test_plan_pair_inverse_writes_into_a_given_output():
-    shape = (24, 40)
-    pair = plans.plan_pair(shape)
-    image = np.random.default_rng(2).random(shape).astype(np.float32)
-    for output in (np.empty(shape, np.float32), np.empty((24, 48), np.float32)[:, 3:43]):
-        pair.frame[...] = image
-        pair.forward()
-        assert pair.inverse(output=output) is output
-        np.testing.assert_allclose(output / image.size, image, rtol=0, atol=1e-5)
-    # An array it cannot write into (another dtype) gets ``result`` instead, unchanged.
-    other = np.zeros(shape, np.float64)
-    pair.frame[...] = image
-    pair.forward()
-    assert pair.inverse(output=other) is pair.result
-    assert not other.any()
-
-
 def test_each_thread_gets_its_own_plans():
     shape = (40, 44)
     main = plans.plan_pair(shape)
@@ -322,22 +305,47 @@ def test_output_scale_and_offset_are_applied_exactly_once(camera, method):
         np.testing.assert_array_equal(deconvolver.restore(frame), plain)
 
 
-def test_the_forward_transform_is_in_place_and_the_inverse_is_not():
-    """frame and spectrum share one buffer (half the memory traffic of the forward
-    transform); the inverse writes to its own result array, which survives a new forward."""
+def test_both_transforms_are_in_place():
+    """frame and spectrum share one buffer, and the inverse writes the frame back into it:
+    a restoration's working set is that one buffer (and it is overwritten by the next
+    forward transform)."""
     shape = (30, 42)
     pair = plans.plan_pair(shape)
     assert np.shares_memory(pair.frame, pair.spectrum)
-    assert not np.shares_memory(pair.result, pair.spectrum)
-    assert pair.result.flags.c_contiguous and pair.result.shape == shape
     image = np.random.default_rng(1).random(shape).astype(np.float32)
     pair.frame[...] = image
     pair.forward()
     restored = pair.inverse()
-    assert restored is pair.result
+    assert restored is pair.frame
+    np.testing.assert_allclose(restored / image.size, image, rtol=0, atol=1e-5)
     pair.frame[...] = 0.0
     pair.forward()
-    np.testing.assert_allclose(restored / image.size, image, rtol=0, atol=1e-5)
+    assert not restored.any()
+
+
+def test_restore_rounds_and_clips_into_an_integer_output(camera):
+    """An integer ``out`` receives the clipped result truncated: with offset 0.5 and the clip
+    range [0.5, max + 0.5], the nearest legal value, exactly as rounding the float result."""
+    shape = (61, 79)  # a padded shape too
+    frame = camera[:61, :79].astype(np.float32)
+    frame[:, 40:] = 1.0 - frame[:, 40:]  # a hard edge: the deconvolution overshoots both ways
+    deconvolver = FrameDeconvolver(psf.disk(3), shape, nsr=1e-4)
+    reference = deconvolver.restore(frame, output_scale=1023.0)
+    assert reference.min() < 0 and reference.max() > 1023  # both ends get clipped
+    expected = np.floor(np.clip(reference + 0.5, 0.5, 1023.5)).astype(np.uint16)
+    out = np.empty(shape, np.uint16)
+    returned = deconvolver.restore(frame, out=out, output_scale=1023.0, output_offset=0.5, clip=(0.5, 1023.5))
+    assert returned is out
+    # (float rounding may move a value that lies within 1e-4 of a half step)
+    assert np.abs(out.astype(int) - expected).max() <= 1
+    assert np.mean(out != expected) < 1e-3
+    assert out.min() == 0 and out.max() == 1023
+
+
+def test_restore_rejects_an_output_of_another_shape():
+    deconvolver = FrameDeconvolver(psf.disk(2), (32, 40), nsr=0.01)
+    with pytest.raises(InvalidParameterError, match="out has shape"):
+        deconvolver.restore(np.zeros((32, 40), np.float32), out=np.empty((40, 32), np.float32))
 
 
 def test_tiny_kernels_measure_the_noise_on_the_frame_before_the_in_place_transform(camera):

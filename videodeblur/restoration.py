@@ -187,7 +187,8 @@ class FrameDeconvolver:
 
     # -- restoration ----------------------------------------------------------------------
     def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0,
-                output_scale: float = 1.0, output_offset: float = 0.0) -> np.ndarray:
+                output_scale: float = 1.0, output_offset: float = 0.0,
+                clip: tuple[float, float] | None = None) -> np.ndarray:
         """Restore one 2-D frame of ``frame_shape``.
 
         The result is ``restored * output_scale + output_offset``, where ``restored`` is the
@@ -201,18 +202,22 @@ class FrameDeconvolver:
             2-D frame; ``frame * input_scale`` should be in [0, 1]. Integer planes (uint8,
             uint16) are converted while being copied into the FFT buffer, with no temporary.
         out : numpy.ndarray, optional
-            float32 array of ``frame_shape`` to write into; with contiguous rows (e.g. from
-            ``numpy.empty``) the inverse transform writes straight into it, saving a copy.
+            Array of ``frame_shape`` to write the result into, of any real dtype: an integer
+            array receives the result truncated (with ``clip`` and ``output_offset = 0.5``,
+            rounded into range), converted in the same pass that reads the FFT buffer.
         input_scale : float
             Factor applied to ``frame`` first, e.g. ``1 / 255`` for 8-bit planes.
         output_scale, output_offset : float
             Applied to the restored frame, e.g. ``255`` and ``0.5`` to round to 8 bits by
             truncation.
+        clip : tuple of float, optional
+            ``(low, high)``: clip the result to this range (after scale and offset). Not
+            clipped by default: overshoot is information a float caller may want.
 
         Returns
         -------
         numpy.ndarray
-            float32 restored frame (not clipped).
+            ``out``, or a new float32 array.
         """
         if frame.shape != self.frame_shape:
             raise InvalidParameterError(f"frame shape {frame.shape} does not match {self.frame_shape}")
@@ -228,34 +233,33 @@ class FrameDeconvolver:
         if self.edgetaper:
             edgetaper_inplace(buffer, self.taper_plan)
         if self.method == "tv":
-            restored = self._restore_tv(pair, out)
+            restored = self._restore_tv(pair)
             if output_scale != 1.0 or output_offset != 0.0:  # (TV's passes dwarf these two)
                 restored *= np.float32(output_scale)
                 restored += np.float32(output_offset)
-            return restored
-        # The forward transform is in place and overwrites the frame: measure the noise on
-        # the frame first if it has to be measured there.
-        noise = self.noise_for(buffer[:rows, :columns], None) if self.needs_spatial_noise else None
-        spectrum = pair.forward()
-        lam, alpha = self.regularisation_for(spectrum, noise)
-        self.last_regularisation = (lam, alpha)
-        spectrum *= self.filter_for(lam, alpha, output_scale)
-        # The unnormalised inverse adds the DC bin to every pixel: the offset goes there.
-        spectrum[0, 0] += np.float32(output_offset)
-        if out is not None and self.padded_shape == self.frame_shape:
-            restored = pair.inverse(output=out)  # directly into ``out`` when its layout allows
-            if restored is out:
-                return out
         else:
-            restored = pair.inverse()
-        restored = restored[:rows, :columns]
+            # The forward transform is in place and overwrites the frame: measure the noise
+            # on the frame first if it has to be measured there.
+            noise = self.noise_for(buffer[:rows, :columns], None) if self.needs_spatial_noise else None
+            spectrum = pair.forward()
+            lam, alpha = self.regularisation_for(spectrum, noise)
+            self.last_regularisation = (lam, alpha)
+            spectrum *= self.filter_for(lam, alpha, output_scale)
+            # The unnormalised inverse adds the DC bin to every pixel: the offset goes there.
+            spectrum[0, 0] += np.float32(output_offset)
+            restored = pair.inverse()[:rows, :columns]  # a view of this thread's FFT buffer
         if out is None:
-            return restored.copy()
-        out[...] = restored
+            out = np.empty(self.frame_shape, dtype=np.float32)
+        elif out.shape != self.frame_shape:
+            raise InvalidParameterError(f"out has shape {out.shape}, frames have {self.frame_shape}")
+        if clip is None:
+            np.copyto(out, restored, casting="unsafe")
+        else:
+            np.clip(restored, np.float32(clip[0]), np.float32(clip[1]), out=out, casting="unsafe")
         return out
 
-    def _restore_tv(self, pair, out: np.ndarray | None) -> np.ndarray:
-        """Total-variation restoration of the tapered frame in ``pair.frame``."""
+    def _restore_tv(self, pair) -> np.ndarray:
+        """Total-variation restoration of the tapered frame in ``pair.frame`` (a new array)."""
         rows, columns = self.frame_shape
         tapered = pair.frame.copy()
         image_spectrum = pair.forward().copy()  # (the transform overwrites pair.frame)
@@ -277,11 +281,7 @@ class FrameDeconvolver:
             restored *= inverse_size
             return restored
 
-        restored = tv_deconvolve(tapered, self.otf, lam, rfft2, irfft2, image_spectrum=image_spectrum)[:rows, :columns]
-        if out is None:
-            return np.ascontiguousarray(restored)
-        out[...] = restored
-        return out
+        return tv_deconvolve(tapered, self.otf, lam, rfft2, irfft2, image_spectrum=image_spectrum)[:rows, :columns]
 
 
 @functools.lru_cache(maxsize=4)
@@ -389,7 +389,7 @@ def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: boo
     else:
         result = np.empty(array.shape, dtype=np.float32)
         for channel in range(array.shape[2]):
-            result[:, :, channel] = deconvolver.restore(np.ascontiguousarray(array[:, :, channel]))
+            deconvolver.restore(np.ascontiguousarray(array[:, :, channel]), out=result[:, :, channel])
     if clip:
         np.clip(result, 0.0, 1.0, out=result)
     return result

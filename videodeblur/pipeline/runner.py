@@ -123,7 +123,6 @@ class FrameRestorer:
         self._plane_shapes = shapes[:restored_planes]
         self._deconvolvers: OrderedDict[KernelSpec, dict[int, FrameDeconvolver]] = OrderedDict()
         self._lock = threading.Lock()
-        self._buffers = threading.local()
         # The schedule decides which kind of kernel this config has (and refuses, here and
         # before any output exists, a video too small to estimate on).
         schedule = self.schedule()
@@ -158,18 +157,13 @@ class FrameRestorer:
 
     def restore_plane(self, deconvolver: FrameDeconvolver, plane: np.ndarray) -> np.ndarray:
         """Restore one integer plane and return it in the same dtype, rounded and clipped."""
-        buffers = self._buffers.__dict__.setdefault("by_shape", {})
-        out = buffers.get(plane.shape)
-        if out is None:
-            out = buffers[plane.shape] = np.empty(plane.shape, dtype=np.float32)
         # Back to integers, rounding half up: the restoration comes back already scaled to the
         # integer range and 0.5 higher (folded into the filter: no extra pass), so clipping
-        # to [0.5, max + 0.5] and truncating gives the nearest legal value.
-        deconvolver.restore(plane, out=out, input_scale=self.scale, output_scale=self.max_value, output_offset=0.5)
-        # One pass: clip straight into the integer array (the cast truncates).
+        # to [0.5, max + 0.5] and truncating gives the nearest legal value, in the one pass
+        # that reads the FFT buffer.
         restored = np.empty(plane.shape, dtype=plane.dtype)
-        np.clip(out, 0.5, self.max_value + 0.5, out=restored, casting="unsafe")
-        return restored
+        return deconvolver.restore(plane, out=restored, input_scale=self.scale, output_scale=self.max_value,
+                                   output_offset=0.5, clip=(0.5, self.max_value + 0.5))
 
     def restore(self, item: FrameItem, spec: KernelSpec | None = None) -> FrameItem:
         """A new FrameItem with the configured planes restored; timing fields unchanged.
