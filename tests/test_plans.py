@@ -279,14 +279,19 @@ def test_restore_into_out_equals_restore(camera, shape):
     assert not np.array_equal(aligned, kept)
 
 
+@pytest.mark.parametrize("method", ["wiener", "tikhonov", "tv"])
 @pytest.mark.parametrize("dtype, scale", [(np.uint8, 1 / 255), (np.uint16, 1 / 65535), (np.float64, 0.5)])
-def test_restore_with_input_scale_equals_restoring_the_scaled_frame(camera, dtype, scale):
+def test_restore_with_input_scale_equals_restoring_the_scaled_frame(camera, dtype, scale, method):
+    """Wiener and Tikhonov restore the frame in its own units with the scale folded into the
+    filter (the automatic regularisation must not depend on the units); TV scales first."""
     shape = (64, 80)
     frame = (camera[:64, :80] / scale).round().astype(dtype) if dtype != np.float64 else camera[:64, :80] * 2
-    deconvolver = FrameDeconvolver(psf.disk(2), shape, nsr="auto")
+    deconvolver = FrameDeconvolver(psf.disk(2), shape, method=method, nsr="auto")
     scaled = deconvolver.restore(frame, input_scale=scale)
+    scaled_regularisation = deconvolver.last_regularisation
     expected = deconvolver.restore((frame * np.float32(scale)).astype(np.float32))
-    np.testing.assert_allclose(scaled, expected, rtol=0, atol=1e-6)
+    assert scaled_regularisation == pytest.approx(deconvolver.last_regularisation, rel=1e-4)
+    np.testing.assert_allclose(scaled, expected, rtol=0, atol=1e-5)
     assert abs(float(scaled.mean()) - camera[:64, :80].mean()) < 0.01  # really in [0, 1] units
 
 
