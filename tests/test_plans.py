@@ -347,10 +347,13 @@ def test_restore_rounds_and_clips_into_an_integer_output(camera):
     assert out.min() == 0 and out.max() == 1023
 
 
-def test_restore_rejects_an_output_of_another_shape():
+def test_restore_rejects_an_unusable_output():
     deconvolver = FrameDeconvolver(psf.disk(2), (32, 40), nsr=0.01)
-    with pytest.raises(InvalidParameterError, match="out has shape"):
-        deconvolver.restore(np.zeros((32, 40), np.float32), out=np.empty((40, 32), np.float32))
+    read_only = np.empty((32, 40), np.float32)
+    read_only.flags.writeable = False
+    for out in (np.empty((40, 32), np.float32), np.empty((32, 40), np.complex64), read_only):
+        with pytest.raises(InvalidParameterError, match="out must be a writeable real array"):
+            deconvolver.restore(np.zeros((32, 40), np.float32), out=out)
 
 
 def test_tiny_kernels_measure_the_noise_on_the_frame_before_the_in_place_transform(camera):

@@ -252,8 +252,9 @@ class FrameDeconvolver:
             restored = pair.inverse()[:rows, :columns]  # a view of this thread's FFT buffer
         if out is None:
             out = np.empty(self.frame_shape, dtype=np.float32)
-        elif out.shape != self.frame_shape:
-            raise InvalidParameterError(f"out has shape {out.shape}, frames have {self.frame_shape}")
+        elif out.shape != self.frame_shape or out.dtype.kind not in "uif" or not out.flags.writeable:
+            raise InvalidParameterError(
+                f"out must be a writeable real array of shape {self.frame_shape}, got {out.dtype} {out.shape}")
         if clip is None:
             np.copyto(out, restored, casting="unsafe")
         else:
