@@ -223,6 +223,10 @@ class FrameDeconvolver:
         """
         if frame.shape != self.frame_shape:
             raise InvalidParameterError(f"frame shape {frame.shape} does not match {self.frame_shape}")
+        if out is not None and (out.shape != self.frame_shape or out.dtype.kind not in "uif"
+                                or not out.flags.writeable):
+            raise InvalidParameterError(
+                f"out must be a writeable real array of shape {self.frame_shape}, got {out.dtype} {out.shape}")
         rows, columns = self.frame_shape
         pair = plan_pair(self.padded_shape)
         buffer = pair.frame
@@ -252,9 +256,6 @@ class FrameDeconvolver:
             restored = pair.inverse()[:rows, :columns]  # a view of this thread's FFT buffer
         if out is None:
             out = np.empty(self.frame_shape, dtype=np.float32)
-        elif out.shape != self.frame_shape or out.dtype.kind not in "uif" or not out.flags.writeable:
-            raise InvalidParameterError(
-                f"out must be a writeable real array of shape {self.frame_shape}, got {out.dtype} {out.shape}")
         if clip is None:
             np.copyto(out, restored, casting="unsafe")
         else:
@@ -387,12 +388,10 @@ def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: boo
         raise InvalidParameterError("image holds NaN or Inf values")
     kernel = psf_models.normalise(kernel)
     deconvolver = _cached_deconvolver(kernel, array.shape[:2], method, _validate_nsr(nsr), bool(edgetaper))
+    limits = (0.0, 1.0) if clip else None
     if array.ndim == 2:
-        result = deconvolver.restore(array)
-    else:
-        result = np.empty(array.shape, dtype=np.float32)
-        for channel in range(array.shape[2]):
-            deconvolver.restore(np.ascontiguousarray(array[:, :, channel]), out=result[:, :, channel])
-    if clip:
-        np.clip(result, 0.0, 1.0, out=result)
+        return deconvolver.restore(array, clip=limits)
+    result = np.empty(array.shape, dtype=np.float32)
+    for channel in range(array.shape[2]):
+        deconvolver.restore(np.ascontiguousarray(array[:, :, channel]), out=result[:, :, channel], clip=limits)
     return result
