@@ -3,7 +3,7 @@
 FROM python:3.11-slim
 
 WORKDIR /opt/videodeblur
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY videodeblur ./videodeblur
 COPY configs ./configs
 COPY samples ./samples
