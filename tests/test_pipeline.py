@@ -212,7 +212,6 @@ sys.exit(main(sys.argv[1:]))
 def test_ctrl_c_stops_quickly_with_exit_130_and_no_partial_file(tmp_path):
     import signal
     import subprocess
-    import sys
     import time
 
     # 600 frames of 50 ms restores, one worker per core: on 2 cores a run that ignored Ctrl-C
