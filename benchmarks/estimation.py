@@ -94,7 +94,7 @@ def accuracy(frames, rng) -> dict:
             blurred, truth = degrade(sharp, kernel, sigma, h264, rng)
             spectrum = estimation.blur_spectrum(blurred)
             found = estimation.estimate_blur(spectrum, "motion")
-            fit = found.motion
+            fit = found.fit("motion")
             auto = estimation.estimate_blur(spectrum, "auto").kind
             loss = restoration_loss(blurred, truth, kernel, psf.motion(fit.length_px, fit.angle_deg))
             motion_rows.append((angle_error(fit.angle_deg, angle), fit.length_px - length, loss, auto == "motion",
@@ -104,7 +104,7 @@ def accuracy(frames, rng) -> dict:
             blurred, truth = degrade(sharp, kernel, sigma, h264, rng)
             spectrum = estimation.blur_spectrum(blurred)
             found = estimation.estimate_blur(spectrum, "defocus")
-            fit = found.defocus
+            fit = found.fit("defocus")
             auto = estimation.estimate_blur(spectrum, "auto").kind
             loss = restoration_loss(blurred, truth, kernel, psf.disk(fit.radius_px))
             defocus_rows.append((fit.radius_px - radius, loss, auto == "defocus", found.kind == "defocus"))
@@ -175,7 +175,7 @@ def temporal(rng) -> dict:
     ):
         blurred = [degrade(s, kernel, 0.01, False, rng)[0] for s in sharp_frames]
         rows = track_through_tracker(blurred, family)
-        raw = [getattr(r.estimate.defocus if family == "defocus" else r.estimate.motion, attribute) for r in rows]
+        raw = [getattr(r.estimate.fit("defocus") if family == "defocus" else r.estimate.fit("motion"), attribute) for r in rows]
         used = [getattr(r.spec, attribute) or 0.0 for r in rows]
         out[label] = (float(np.std(raw)), float(np.std(used)), float(np.mean(used)),
                       float(np.mean(np.abs(np.diff(used)))), float(np.std(np.diff(used))))
@@ -184,7 +184,7 @@ def temporal(rng) -> dict:
     blurred = [degrade(s, psf.disk(r), 0.01, False, rng)[0] for s, r in zip(sharp_frames, truth)]
     rows = track_through_tracker(blurred, "defocus")
     used = np.array([r.spec.radius_px or 0.0 for r in rows])
-    raw = np.array([r.estimate.defocus.radius_px for r in rows])
+    raw = np.array([r.estimate.fit("defocus").radius_px for r in rows])
     slope = (truth[-1] - truth[0]) / (len(truth) - 1)
     # Lag: the shift of the true ramp that best matches the smoothed track (in frames).
     shifts = np.arange(-5, 5.01, 0.1)

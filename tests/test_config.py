@@ -333,7 +333,7 @@ def test_section_that_is_not_a_table(tmp_path):
         ("psf.length=0.5", "psf.length: must be a number >= 1 (pixels), got 0.5"),
         ("psf.angle=inf", "psf.angle: must be a finite number (degrees), got inf"),
         ("psf.sigma=0", "psf.sigma: must be a number > 0 (pixels), got 0"),
-        ("psf.path=kernel.jpg", "psf.path: must be the path of a .png, .tif, .tiff or .npy file, "
+        ("psf.path=kernel.jpg", "psf.path: must be the path of a .png, .tif, .tiff, .bmp, .pgm or .npy file, "
                                 'got "kernel.jpg"'),
         ("deconvolution.nsr=0", 'deconvolution.nsr: must be "auto" or a positive number, got 0'),
         ("deconvolution.nsr=nan", 'deconvolution.nsr: must be "auto" or a positive number, got nan'),

@@ -23,6 +23,7 @@ from videodeblur.core.edgetaper import edgetaper
 from videodeblur.core.fourier import fast_shape, gradient_power, half_spectrum_shape, laplacian_power, psf2otf
 from videodeblur.core.noise import QUANTISATION_SIGMA_8BIT, estimate_noise_sigma, fit_noise_model
 from videodeblur.errors import InvalidParameterError
+from videodeblur.restoration.methods import Regularisation, Wiener
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,7 +67,7 @@ def one_sided_streak(length=8):
 def real_part_only_deconvolver(kernel, shape, nsr, edgetaper=False):
     """The bug the library must not have: Wiener on Re(H) only (the phase of H dropped)."""
     broken = FrameDeconvolver(kernel, shape, method="wiener", nsr=nsr, edgetaper=edgetaper)
-    broken.otf = broken.otf.real.astype(np.complex64)  # before any filter is built from it
+    broken.method = Wiener(broken.otf.real.astype(np.complex64), broken.padded_shape, broken.method.nsr)
     return broken
 
 
@@ -248,7 +249,7 @@ def test_asymmetric_kernel_needs_the_phase_of_the_otf(crop96, kernel):
     blurred = circular_blur(crop96, kernel)
     nsr = 1e-3
     restored = deconvolve(blurred, kernel, nsr=nsr, edgetaper=False)
-    broken = real_part_only_deconvolver(kernel, crop96.shape, nsr).restore(blurred.astype(np.float32))
+    broken = real_part_only_deconvolver(kernel, crop96.shape, nsr).restore(blurred.astype(np.float32)).image
     blurred_psnr, restored_psnr, broken_psnr = (psnr_full(x, crop96) for x in (blurred, restored, broken))
     assert restored_psnr > blurred_psnr + 10, (blurred_psnr, restored_psnr)
     assert restored_psnr > broken_psnr + 15, (restored_psnr, broken_psnr)
@@ -276,7 +277,7 @@ def test_asymmetric_kernel_with_the_quality_protocol(camera):
     assert psnr(auto, truth, crop) > psnr(blurred, truth, crop) + 1.5
     for nsr in (0.003, 0.01, 0.03):  # same regularisation, with and without the OTF's phase
         restored = deconvolve(blurred, kernel, nsr=nsr)
-        broken = real_part_only_deconvolver(kernel, blurred.shape, nsr, edgetaper=True).restore(blurred)
+        broken = real_part_only_deconvolver(kernel, blurred.shape, nsr, edgetaper=True).restore(blurred).image
         assert psnr(restored, truth, crop) > psnr(broken, truth, crop) + 5
 
 
@@ -374,13 +375,21 @@ LAMBDA_GRID = 10.0 ** np.arange(-5.0, 0.0, 0.125)
 ALPHA_GRID = (0.0, 1.0, 1.5, 2.0)
 
 
-class FixedRegularisation(FrameDeconvolver):
-    """The library's own restoration path with the regularisation (lambda, alpha) imposed."""
+class FixedWiener(Wiener):
+    """The library's own Wiener filter with the regularisation (lambda, alpha) imposed."""
 
     fixed = (1e-2, 0.0)
 
-    def regularisation_for(self, frame, spectrum):
-        return self.fixed
+    def regularisation_for(self, spectrum, noise=None):
+        return Regularisation(*self.fixed)
+
+
+def fixed_regularisation_deconvolver(kernel, shape, method, nsr):
+    """The library's own restoration path (edgetaper, Wiener) with the regularisation imposed:
+    set ``.method.fixed``."""
+    deconvolver = FrameDeconvolver(kernel, shape, method=method, nsr=nsr)
+    deconvolver.method = FixedWiener(deconvolver.otf, deconvolver.padded_shape, nsr)
+    return deconvolver
 
 
 def quality_case(camera, kernel, seed=7):
@@ -395,12 +404,12 @@ def test_auto_wiener_is_within_half_a_db_of_the_oracle(camera, name):
     kernel = QUALITY_KERNELS[name]
     blurred, truth, crop = quality_case(camera, kernel)
     auto = psnr(deconvolve(blurred, kernel, method="wiener", nsr="auto"), truth, crop)
-    oracle = FixedRegularisation(kernel, blurred.shape, method="wiener", nsr=1.0)
+    oracle = fixed_regularisation_deconvolver(kernel, blurred.shape, method="wiener", nsr=1.0)
     best, best_parameters = -np.inf, None
     for alpha in ALPHA_GRID:
         for lam in LAMBDA_GRID:
-            oracle.fixed = (float(lam), alpha)
-            score = psnr(oracle.restore(blurred), truth, crop)
+            oracle.method.fixed = (float(lam), alpha)
+            score = psnr(oracle.restore(blurred).image, truth, crop)
             if score > best:
                 best, best_parameters = score, (float(lam), alpha)
     # The oracle is at an interior point of the grid (the grid is wide enough to be an oracle).
@@ -438,14 +447,14 @@ def test_noise_model_from_erased_frequencies_on_white_noise(camera, kernel):
     clean = camera[100:356, 100:356]
     clean = np.fft.irfft2(np.fft.rfft2(clean) * psf2otf(kernel, clean.shape), s=clean.shape)
     deconvolver = FrameDeconvolver(kernel, clean.shape, nsr="auto", edgetaper=False)
-    assert deconvolver.samples.erased_index.size >= 64
+    assert deconvolver.method.noise.samples.erased_index.size >= 64
     rng = np.random.default_rng(13)
     # At low noise some signal leaks into the lowest erased frequencies (|H|^2 < 0.005 is not 0),
     # so the model reads high and slightly red there: the safe side (more regularisation). The
     # model uses at most MAX_ERASED_SAMPLES frequencies, so its levels carry a few % of scatter.
     for sigma, tolerance, max_slope in ((0.005, 0.5, 0.5), (0.01, 0.2, 0.3), (0.02, 0.15, 0.2)):
         noisy = (clean + rng.normal(0.0, sigma, clean.shape)).astype(np.float32)
-        model = fit_noise_model(np.fft.rfft2(noisy), deconvolver.samples)
+        model = fit_noise_model(np.fft.rfft2(noisy), deconvolver.method.noise.samples)
         assert -0.05 < math.sqrt(model.power) / sigma - 1 < tolerance, (sigma, model)
         assert model.slope < max_slope, (sigma, model)
 
@@ -457,8 +466,8 @@ def test_noise_model_sees_coloured_noise(camera):
     clean = np.fft.irfft2(np.fft.rfft2(clean) * psf2otf(kernel, clean.shape), s=clean.shape)
     deconvolver = FrameDeconvolver(kernel, clean.shape, nsr="auto", edgetaper=False)
     white = np.random.default_rng(14).normal(0.0, 0.02, clean.shape)
-    red = np.fft.irfft2(np.fft.rfft2(white) / np.maximum(deconvolver.regulariser_power, 0.05) ** 0.5, s=clean.shape)
-    model = fit_noise_model(np.fft.rfft2(clean + red), deconvolver.samples)
+    red = np.fft.irfft2(np.fft.rfft2(white) / np.maximum(deconvolver.method.regulariser_power, 0.05) ** 0.5, s=clean.shape)
+    model = fit_noise_model(np.fft.rfft2(clean + red), deconvolver.method.noise.samples)
     assert 0.6 < model.slope < 1.4, model
 
 

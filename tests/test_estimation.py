@@ -15,6 +15,7 @@ import pytest
 from scipy.signal import fftconvolve
 
 from videodeblur.core import estimation, psf, smoothing
+from videodeblur.core.estimation.spectrum import MAX_TILES
 from videodeblur.core.estimation import (
     BlurSpectrum,
     average_spectra,
@@ -79,7 +80,7 @@ def test_blur_spectrum_tile_size_shrinks_for_small_frames(shape, tile_px):
     assert spectrum.tile_px == tile_px
     assert spectrum.power.shape == (tile_px, tile_px // 2 + 1)
     assert spectrum.power.dtype == np.float64
-    assert 1 <= spectrum.tiles <= estimation.MAX_TILES
+    assert 1 <= spectrum.tiles <= MAX_TILES
     assert np.all(np.isfinite(spectrum.power)) and np.all(spectrum.power >= 0)
 
 
@@ -98,7 +99,7 @@ def test_blur_spectrum_of_one_tile_matches_a_direct_windowed_periodogram():
 def test_blur_spectrum_respects_max_tiles():
     rng = np.random.default_rng(3)
     image = rng.random((600, 1000))
-    assert blur_spectrum(image).tiles <= estimation.MAX_TILES
+    assert blur_spectrum(image).tiles <= MAX_TILES
     assert blur_spectrum(image, max_tiles=4).tiles <= 4
     assert blur_spectrum(image, max_tiles=1).tiles == 1
 
@@ -156,7 +157,7 @@ def test_motion_length_and_angle_are_recovered(photo, length, angle):
     assert angle_distance(fit.angle_deg, angle) <= angle_tolerance(length), fit
     both = estimate_blur(spectrum, "auto")
     assert both.kind == "motion", both
-    assert both.motion == fit  # auto runs the same search
+    assert both.fit("motion") == fit  # auto runs the same search
     assert both.confidence > 0.5
 
 
@@ -219,8 +220,8 @@ def test_defocus_radius_is_recovered_and_auto_picks_defocus(photo, radius):
     assert abs(fit.radius_px - radius) <= RADIUS_TOL_PX, fit
     both = estimate_blur(spectrum, "auto")
     assert both.kind == "defocus", both
-    assert both.defocus == fit
-    assert abs(both.defocus.radius_px - radius) <= RADIUS_TOL_PX
+    assert both.fit("defocus") == fit
+    assert abs(both.fit("defocus").radius_px - radius) <= RADIUS_TOL_PX
     assert both.confidence > 0.5
 
 
@@ -228,24 +229,24 @@ def test_unblurred_noisy_photo_is_none(photo):
     sharp = blur_noisy(photo, np.ones((1, 1)))
     estimate = estimate_blur(blur_spectrum(sharp), "auto")
     assert estimate.kind == "none", estimate
-    assert estimate.motion is not None and estimate.defocus is not None
+    assert estimate.fit("motion") is not None and estimate.fit("defocus") is not None
     assert 0.0 <= estimate.confidence <= 1.0
 
 
 def test_restricted_kinds_search_one_family(camera):
     spectrum = blur_spectrum(blur_noisy(camera, psf.disk(4.0)))
     only_defocus = estimate_blur(spectrum, "defocus")
-    assert only_defocus.motion is None and only_defocus.kind == "defocus"
-    assert abs(only_defocus.defocus.radius_px - 4.0) <= RADIUS_TOL_PX
+    assert only_defocus.fit("motion") is None and only_defocus.kind == "defocus"
+    assert abs(only_defocus.fit("defocus").radius_px - 4.0) <= RADIUS_TOL_PX
     only_motion = estimate_blur(blur_spectrum(blur_noisy(camera, psf.motion(15.0, 60.0))), "motion")
-    assert only_motion.defocus is None and only_motion.kind == "motion"
-    assert abs(only_motion.motion.length_px - 15.0) <= LENGTH_TOL_PX
+    assert only_motion.fit("defocus") is None and only_motion.kind == "motion"
+    assert abs(only_motion.fit("motion").length_px - 15.0) <= LENGTH_TOL_PX
 
 
 def test_motion_only_search_on_a_sharp_photo_is_none(astronaut):
     estimate = estimate_blur(blur_spectrum(blur_noisy(astronaut, np.ones((1, 1)))), "motion")
     assert estimate.kind == "none"
-    assert estimate.defocus is None
+    assert estimate.fit("defocus") is None
 
 
 def test_vertical_profile_fits_as_well_as_the_same_blur_horizontally(photo):
@@ -254,16 +255,11 @@ def test_vertical_profile_fits_as_well_as_the_same_blur_horizontally(photo):
     # along 0. cos(90 deg) is 6e-17, not 0: that sliver once split vertical frequencies of
     # either sign into alternate profile bins (correlation 0.78 instead of 0.97), and on
     # footage vertical blurs were found as 4 px at 57 degrees.
-    from videodeblur.core import estimation
+    from videodeblur.core.estimation.motion import direction_score
 
     horizontal = blur_noisy(photo, psf.motion(12.0, 0.0))
-    best = []
-    for image, angle in ((horizontal, 0.0), (np.ascontiguousarray(horizontal.T), 90.0)):
-        spectrum = blur_spectrum(image)
-        geometry = estimation._geometry(spectrum.tile_px)
-        bins = estimation._bins(geometry, estimation._log_power(spectrum, geometry))
-        profile = estimation._motion_profiles(bins, [angle])
-        best.append(float((profile @ estimation._motion_templates(spectrum.tile_px).T).max()))
+    best = [direction_score(blur_spectrum(image), angle)
+            for image, angle in ((horizontal, 0.0), (np.ascontiguousarray(horizontal.T), 90.0))]
     assert best[0] > 0.9
     assert abs(best[1] - best[0]) <= 0.02, best
 
@@ -294,12 +290,12 @@ def test_estimate_does_not_depend_on_scale_or_dtype(camera):
     for other in (as_uint8, as_uint16):
         assert other.kind == as_float.kind == "defocus"
         # The tiles are windowed in float32: equal up to rounding, not bit for bit.
-        assert other.defocus.radius_px == pytest.approx(as_float.defocus.radius_px, abs=0.02)
+        assert other.fit("defocus").radius_px == pytest.approx(as_float.fit("defocus").radius_px, abs=0.02)
         assert other.confidence == pytest.approx(as_float.confidence, abs=0.01)
         # A clear defocus settles "auto" before the motion search, whatever the scale.
-        assert (other.motion is None) == (as_float.motion is None)
-        if as_float.motion is not None:
-            assert other.motion.angle_deg == pytest.approx(as_float.motion.angle_deg, abs=0.5)
+        assert (other.fit("motion") is None) == (as_float.fit("motion") is None)
+        if as_float.fit("motion") is not None:
+            assert other.fit("motion").angle_deg == pytest.approx(as_float.fit("motion").angle_deg, abs=0.5)
 
 
 def test_a_decisive_defocus_skips_the_motion_search_with_the_same_decision(photo):
@@ -307,10 +303,10 @@ def test_a_decisive_defocus_skips_the_motion_search_with_the_same_decision(photo
 
     spectrum = blur_spectrum(blur_noisy(photo, psf.disk(4.0)))
     auto = estimate_blur(spectrum, "auto")
-    assert auto.defocus.score >= estimation.DECISIVE_DEFOCUS_SCORE and auto.motion is None
+    assert auto.fit("defocus").score >= estimation.DECISIVE_DEFOCUS_SCORE and auto.fit("motion") is None
     assert auto.kind == "defocus"
     # The motion search would not have won: its best fit scores below the defocus one.
-    assert estimation.estimate_motion(spectrum).score < auto.defocus.score
+    assert estimation.estimate_motion(spectrum).score < auto.fit("defocus").score
 
 
 def test_averaged_spectra_of_a_steady_blur_estimate_the_same_blur(camera):
@@ -318,7 +314,7 @@ def test_averaged_spectra_of_a_steady_blur_estimate_the_same_blur(camera):
              for s, (r, c) in enumerate([(0, 0), (100, 150), (240, 240)])]
     fit = estimate_blur(average_spectra(blur_spectrum(c) for c in crops))
     assert fit.kind == "defocus"
-    assert abs(fit.defocus.radius_px - 3.0) <= RADIUS_TOL_PX
+    assert abs(fit.fit("defocus").radius_px - 3.0) <= RADIUS_TOL_PX
 
 
 def test_blur_spectrum_dataclass_is_what_the_estimators_accept():
@@ -483,5 +479,5 @@ def test_long_motion_on_a_frame_smaller_than_a_tile(camera, length, angle):
     assert spectrum.tile_px >= 0.9 * min(blurred.shape)
     found = estimate_blur(spectrum, "motion")
     assert found.kind == "motion"
-    assert abs(found.motion.length_px - length) <= LENGTH_TOL_PX
-    assert angle_distance(found.motion.angle_deg, angle) <= angle_tolerance(length)
+    assert abs(found.fit("motion").length_px - length) <= LENGTH_TOL_PX
+    assert angle_distance(found.fit("motion").angle_deg, angle) <= angle_tolerance(length)

@@ -199,12 +199,12 @@ def test_kernel_for_chroma_plane_halves_the_blur():
 SLOW_CLI = """
 import sys, time
 from videodeblur.cli import main
-from videodeblur.pipeline import runner
-original = runner.FrameRestorer.restore
+from videodeblur.pipeline.restorer import FrameRestorer
+original = FrameRestorer.restore
 def slow(self, item, *args):
     time.sleep(0.05)  # a long render, so that Ctrl-C lands mid-run
     return original(self, item, *args)
-runner.FrameRestorer.restore = slow
+FrameRestorer.restore = slow
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -238,7 +238,7 @@ def test_ctrl_c_stops_quickly_with_exit_130_and_no_partial_file(tmp_path):
 @pytest.mark.parametrize("workers, frames_in_flight", [(1, 1), (2, 3), (4, 2)])
 def test_frames_in_flight_bounds_the_frames_held(tmp_path, monkeypatch, workers, frames_in_flight):
     """Memory is bounded: decoded-but-unwritten frames never exceed frames_in_flight (+1 being handed over)."""
-    from videodeblur.pipeline import runner
+    from videodeblur.pipeline import engine, runner
 
     clip = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=30, codec="ffv1", audio=True)
     written = []
@@ -263,7 +263,7 @@ def test_frames_in_flight_bounds_the_frames_held(tmp_path, monkeypatch, workers,
     report = deblur_file(clip, tmp_path / "out.mkv", config, restorer_factory=Recorder)
     assert report.frames == 30 and written == list(range(30))
     # pending holds at most frames_in_flight; the hand-over queue and the decoder's hand add 3.
-    assert max(held) <= frames_in_flight + runner.HANDOVER_QUEUE_SIZE + 1
+    assert max(held) <= frames_in_flight + engine.HANDOVER_QUEUE_SIZE + 1
 
 
 def test_planes_all_on_odd_size_and_444(tmp_path):
@@ -291,9 +291,9 @@ def test_numpy_hugepages_are_off_during_a_run_and_restored_after(sharp_and_blurr
     """A run switches NumPy's madvise(MADV_HUGEPAGE) off (page faults in advised regions may
     compact memory, which made deconvolver builds several times slower in a run) and puts the
     previous setting back afterwards, also when the run fails."""
-    from videodeblur.pipeline import runner
+    from videodeblur.pipeline import runtime
 
-    setter = runner._madvise_hugepage_setter()
+    setter = runtime.madvise_hugepage_setter()
     if setter is None:  # a NumPy without the switch: runs keep its default (slower, not wrong)
         pytest.skip("this NumPy has no _set_madvise_hugepage")
     seen = []
@@ -315,7 +315,7 @@ def test_numpy_hugepages_are_off_during_a_run_and_restored_after(sharp_and_blurr
         assert seen and not any(seen)
         assert setter(True) is True  # restored
         with pytest.raises(RuntimeError):
-            with runner.no_numpy_hugepages():
+            with runtime.no_numpy_hugepages():
                 assert setter(False) is False
                 raise RuntimeError("boom")
         assert setter(True) is True
@@ -329,7 +329,7 @@ def test_restoration_workers_run_at_the_lowest_priority_and_the_rest_does_not(sh
     calling thread (which feeds the encoder) keeps its priority, during and after the run."""
     import os
 
-    from videodeblur.pipeline import runner
+    from videodeblur.pipeline import runtime
 
     seen = []
 
@@ -345,6 +345,6 @@ def test_restoration_workers_run_at_the_lowest_priority_and_the_rest_does_not(sh
     caller = threading.get_native_id()
     base = os.getpriority(os.PRIO_PROCESS, caller)
     deblur_file(blurred, tmp_path / "out.mkv", None, progress=False, restorer_factory=Probe)
-    assert seen and {nice for _, nice in seen} == {runner.WORKER_NICE}
+    assert seen and {nice for _, nice in seen} == {runtime.WORKER_NICE}
     assert all(name.startswith("videodeblur-worker") for name, _ in seen)
     assert os.getpriority(os.PRIO_PROCESS, caller) == base

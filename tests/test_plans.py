@@ -30,12 +30,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _plan_in_thread(shape):
-    """plan_pair(shape) called twice in a new thread: (first, second) results."""
+    """frame_transform(shape) called twice in a new thread: (first, second) results."""
     found = {}
 
     def work():
-        found["first"] = plans.plan_pair(shape)
-        found["second"] = plans.plan_pair(shape)
+        found["first"] = plans.frame_transform(shape)
+        found["second"] = plans.frame_transform(shape)
 
     thread = threading.Thread(target=work)
     thread.start()
@@ -46,25 +46,25 @@ def _plan_in_thread(shape):
 # --------------------------------------------------------------------------------------------
 # Plans
 # --------------------------------------------------------------------------------------------
-def test_plan_pair_is_reused_within_a_thread():
+def test_frame_transform_is_reused_within_a_thread():
     shape = (36, 52)
-    first = plans.plan_pair(shape)
-    built = plans.plans_built
+    first = plans.frame_transform(shape)
+    built = plans.transforms_built
     for _ in range(3):
-        assert plans.plan_pair(shape) is first
-    assert plans.plans_built == built
+        assert plans.frame_transform(shape) is first
+    assert plans.transforms_built == built
     # A different shape is a different pair.
-    other = plans.plan_pair((36, 54))
-    assert other is not first and plans.plans_built == built + 1
-    assert plans.plan_pair(shape) is first
+    other = plans.frame_transform((36, 54))
+    assert other is not first and plans.transforms_built == built + 1
+    assert plans.frame_transform(shape) is first
 
 
 @pytest.mark.parametrize("shape", [(30, 42), (31, 45), (31, 42), (30, 45), (1, 8), (8, 1), (64, 3), (2, 2)])
-def test_plan_pair_transforms_correctly(shape):
+def test_frame_transform_transforms_correctly(shape):
     """The spectrum is numpy's rfft2, the unpacked zero-frequency and Nyquist columns
     included (even and odd heights and widths: only even widths have a Nyquist column, and
     only even heights a real middle row in them), and the inverse gets the frame back."""
-    pair = plans.plan_pair(shape)
+    pair = plans.frame_transform(shape)
     image = np.random.default_rng(0).random(shape).astype(np.float32)
     pair.frame[...] = image
     spectrum = pair.forward()
@@ -82,8 +82,8 @@ def test_plan_pair_transforms_correctly(shape):
 
 def test_each_thread_gets_its_own_plans():
     shape = (40, 44)
-    main = plans.plan_pair(shape)
-    built = plans.plans_built
+    main = plans.frame_transform(shape)
+    built = plans.transforms_built
     results = [_plan_in_thread(shape) for _ in range(3)]
     for first, second in results:
         assert first is second  # reused within the thread
@@ -92,7 +92,7 @@ def test_each_thread_gets_its_own_plans():
         assert not np.shares_memory(first.spectrum, main.spectrum)
     firsts = [first for first, _ in results]
     assert len({id(pair) for pair in firsts}) == 3  # all kept alive, so ids are distinct
-    assert plans.plans_built == built + 3
+    assert plans.transforms_built == built + 3
 
 
 def _frames(camera, shape, count, seed):
@@ -111,11 +111,11 @@ def _frames(camera, shape, count, seed):
 def test_concurrent_restoration_equals_sequential(camera, shape, nsr):
     frames = _frames(camera, shape, 24, seed=shape[0])
     deconvolver = FrameDeconvolver(psf.motion(9, 30), shape, nsr=nsr)
-    sequential = [deconvolver.restore(frame) for frame in frames]
+    sequential = [deconvolver.restore(frame).image for frame in frames]
     barrier = threading.Barrier(4, timeout=60)  # fails instead of hanging
 
     def restore(frame):
-        return deconvolver.restore(frame)
+        return deconvolver.restore(frame).image
 
     def start_together():
         barrier.wait()  # all four workers then plan and restore at the same time
@@ -132,10 +132,10 @@ def test_concurrent_restoration_into_out_arrays(camera):
     shape = (64, 96)
     frames = _frames(camera, shape, 16, seed=3)
     deconvolver = FrameDeconvolver(psf.disk(3), shape, nsr="auto")
-    sequential = [deconvolver.restore(frame) for frame in frames]
+    sequential = [deconvolver.restore(frame).image for frame in frames]
     outs = [np.empty(shape, np.float32) for _ in frames]
     with ThreadPoolExecutor(4) as pool:
-        returned = list(pool.map(lambda i: deconvolver.restore(frames[i], out=outs[i]), range(len(frames))))
+        returned = list(pool.map(lambda i: deconvolver.restore(frames[i], out=outs[i]).image, range(len(frames))))
     for out, got, expected in zip(outs, returned, sequential):
         assert got is out
         np.testing.assert_array_equal(out, expected)
@@ -154,7 +154,7 @@ plans.tile_transform(4, 96)  # the FFTW plans (the estimator's tiles)
 after_plan = pyfftw.export_wisdom()
 with open(sys.argv[1], "wb") as handle:
     pickle.dump({"loaded": loaded, "after_import": after_import, "after_plan": after_plan,
-                 "path": str(plans.wisdom_path()), "built": plans.plans_built}, handle)
+                 "path": str(plans.wisdom_path()), "built": plans.transforms_built}, handle)
 """
 
 
@@ -229,48 +229,47 @@ def test_filter_for_caches_and_matches_the_formula():
     kernel = psf.motion(11, 60)
     deconvolver = FrameDeconvolver(kernel, (48, 64), nsr="auto")
     np.testing.assert_allclose(deconvolver.otf, psf2otf(kernel, (48, 64)))
-    first = deconvolver.filter_for(0.01, 1.2)
-    assert deconvolver.filter_for(0.01, 1.2) is first
+    first = deconvolver.method.filter_for(0.01, 1.2)
+    assert deconvolver.method.filter_for(0.01, 1.2) is first
     scale = np.abs(_expected_filter(deconvolver, 0.01, 1.2)).max()
     np.testing.assert_allclose(first, _expected_filter(deconvolver, 0.01, 1.2), rtol=0, atol=1e-5 * scale)
-    constant = deconvolver.filter_for(0.01, 0.0)
+    constant = deconvolver.method.filter_for(0.01, 0.0)
     assert constant is not first
     np.testing.assert_allclose(constant, _expected_filter(deconvolver, 0.01, 0.0), rtol=0, atol=1e-5 * scale)
     # Least recently used filters are evicted beyond FILTER_CACHE_SIZE.
-    deconvolver.filter_for(0.01, 1.2)  # most recently used again
+    deconvolver.method.filter_for(0.01, 1.2)  # most recently used again
     for i in range(FILTER_CACHE_SIZE - 1):
-        deconvolver.filter_for(0.1 + i, 1.0)
-    assert deconvolver.filter_for(0.01, 1.2) is first
-    rebuilt = deconvolver.filter_for(0.01, 0.0)  # was evicted
+        deconvolver.method.filter_for(0.1 + i, 1.0)
+    assert deconvolver.method.filter_for(0.01, 1.2) is first
+    rebuilt = deconvolver.method.filter_for(0.01, 0.0)  # was evicted
     assert rebuilt is not constant
     np.testing.assert_array_equal(rebuilt, constant)
 
 
 def test_restore_reuses_the_filter_for_the_same_regularisation(camera):
     deconvolver = FrameDeconvolver(psf.disk(2), (64, 64), nsr=0.02)
-    deconvolver.restore(camera[:64, :64].astype(np.float32))
-    assert deconvolver.last_regularisation == (0.02, 0.0)
-    response = deconvolver.filter_for(0.02, 0.0)
+    assert deconvolver.restore(camera[:64, :64].astype(np.float32)).regularisation == (0.02, 0.0)
+    response = deconvolver.method.filter_for(0.02, 0.0)
     deconvolver.restore(camera[64:128, :64].astype(np.float32))
-    assert deconvolver.filter_for(0.02, 0.0) is response
+    assert deconvolver.method.filter_for(0.02, 0.0) is response
 
 
 @pytest.mark.parametrize("shape", [(96, 128), (97, 131)])
 def test_restore_into_out_equals_restore(camera, shape):
     deconvolver = FrameDeconvolver(psf.gaussian(1.5), shape, nsr="auto")
     frame, other = _frames(camera, shape, 2, seed=9)
-    expected = deconvolver.restore(frame)
+    expected = deconvolver.restore(frame).image
     aligned = np.empty(shape, np.float32)
-    assert deconvolver.restore(frame, out=aligned) is aligned
+    assert deconvolver.restore(frame, out=aligned).image is aligned
     np.testing.assert_array_equal(aligned, expected)
     # An unaligned out array works too.
     storage = np.empty(shape[0] * shape[1] + 1, np.float32)
     unaligned = storage[1:].reshape(shape)
-    assert deconvolver.restore(frame, out=unaligned) is unaligned
+    assert deconvolver.restore(frame, out=unaligned).image is unaligned
     np.testing.assert_array_equal(unaligned, expected)
     # Results are not aliased with internal buffers: later restores leave them untouched.
     kept = aligned.copy()
-    returned = deconvolver.restore(frame)
+    returned = deconvolver.restore(frame).image
     deconvolver.restore(other)
     np.testing.assert_array_equal(aligned, kept)
     np.testing.assert_array_equal(returned, expected)
@@ -287,10 +286,9 @@ def test_restore_with_input_scale_equals_restoring_the_scaled_frame(camera, dtyp
     shape = (64, 80)
     frame = (camera[:64, :80] / scale).round().astype(dtype) if dtype != np.float64 else camera[:64, :80] * 2
     deconvolver = FrameDeconvolver(psf.disk(2), shape, method=method, nsr="auto")
-    scaled = deconvolver.restore(frame, input_scale=scale)
-    scaled_regularisation = deconvolver.last_regularisation
-    expected = deconvolver.restore((frame * np.float32(scale)).astype(np.float32))
-    assert scaled_regularisation == pytest.approx(deconvolver.last_regularisation, rel=1e-4)
+    scaled, scaled_regularisation = deconvolver.restore(frame, input_scale=scale)
+    expected, regularisation = deconvolver.restore((frame * np.float32(scale)).astype(np.float32))
+    assert scaled_regularisation == pytest.approx(regularisation, rel=1e-4)
     np.testing.assert_allclose(scaled, expected, rtol=0, atol=1e-5)
     assert abs(float(scaled.mean()) - camera[:64, :80].mean()) < 0.01  # really in [0, 1] units
 
@@ -302,12 +300,12 @@ def test_output_scale_and_offset_are_applied_exactly_once(camera, method):
     for shape in [(64, 80), (61, 79)]:
         frame = camera[100 : 100 + shape[0], 50 : 50 + shape[1]].astype(np.float32)
         deconvolver = FrameDeconvolver(psf.motion(7, 30), shape, method=method, nsr="auto")
-        plain = deconvolver.restore(frame)
-        scaled = deconvolver.restore(frame, output_scale=1023.0, output_offset=0.5)
+        plain = deconvolver.restore(frame).image
+        scaled = deconvolver.restore(frame, output_scale=1023.0, output_offset=0.5).image
         np.testing.assert_allclose(scaled, plain * 1023.0 + 0.5, rtol=0, atol=2e-3)
         assert not np.allclose(plain, 0.0)
         # The plain filter is still the one cached under scale 1.
-        np.testing.assert_array_equal(deconvolver.restore(frame), plain)
+        np.testing.assert_array_equal(deconvolver.restore(frame).image, plain)
 
 
 def test_both_transforms_are_in_place():
@@ -315,7 +313,7 @@ def test_both_transforms_are_in_place():
     a restoration's working set is that one buffer (and it is overwritten by the next
     forward transform)."""
     shape = (30, 42)
-    pair = plans.plan_pair(shape)
+    pair = plans.frame_transform(shape)
     assert np.shares_memory(pair.frame, pair.spectrum)
     image = np.random.default_rng(1).random(shape).astype(np.float32)
     pair.frame[...] = image
@@ -335,11 +333,11 @@ def test_restore_rounds_and_clips_into_an_integer_output(camera):
     frame = camera[:61, :79].astype(np.float32)
     frame[:, 40:] = 1.0 - frame[:, 40:]  # a hard edge: the deconvolution overshoots both ways
     deconvolver = FrameDeconvolver(psf.disk(3), shape, nsr=1e-4)
-    reference = deconvolver.restore(frame, output_scale=1023.0)
+    reference = deconvolver.restore(frame, output_scale=1023.0).image
     assert reference.min() < 0 and reference.max() > 1023  # both ends get clipped
     expected = np.floor(np.clip(reference + 0.5, 0.5, 1023.5)).astype(np.uint16)
     out = np.empty(shape, np.uint16)
-    returned = deconvolver.restore(frame, out=out, output_scale=1023.0, output_offset=0.5, clip=(0.5, 1023.5))
+    returned = deconvolver.restore(frame, out=out, output_scale=1023.0, output_offset=0.5, clip=(0.5, 1023.5)).image
     assert returned is out
     # (float rounding may move a value that lies within 1e-4 of a half step)
     assert np.abs(out.astype(int) - expected).max() <= 1
@@ -365,16 +363,16 @@ def test_tiny_kernels_measure_the_noise_on_the_frame_before_the_in_place_transfo
     shape = (96, 128)
     frame = (camera[:96, :128] + np.random.default_rng(3).normal(0, 0.02, shape)).astype(np.float32)
     deconvolver = FrameDeconvolver(psf.gaussian(0.5), shape, nsr="auto")
-    assert deconvolver.needs_spatial_noise
-    deconvolver.restore(frame)
-    pair = plans.plan_pair(shape)
+    assert deconvolver.method.noise.needs_spatial_noise
+    regularisation = deconvolver.restore(frame).regularisation
+    pair = plans.frame_transform(shape)
     pair.frame[...] = frame
     edgetaper_inplace(pair.frame, deconvolver.taper_plan)
     tapered = pair.frame.copy()
     spectrum = pair.forward()
     sigma = estimate_noise_sigma(tapered)
     assert 0.015 < sigma < 0.025
-    assert deconvolver.noise_for(tapered, None) == NoiseModel(sigma**2)
-    assert deconvolver.last_regularisation == deconvolver.regularisation_for(spectrum, NoiseModel(sigma**2))
+    assert deconvolver.method.noise.noise_for(tapered, None) == NoiseModel(sigma**2)
+    assert regularisation == deconvolver.method.regularisation_for(spectrum, NoiseModel(sigma**2))
     with pytest.raises(InvalidParameterError, match="needs the frame"):
-        deconvolver.regularisation_for(spectrum)
+        deconvolver.method.regularisation_for(spectrum)

@@ -26,7 +26,7 @@ from videodeblur.errors import InvalidParameterError
 from videodeblur.io import VideoReader
 from videodeblur.io import frame_index as frame_index_module
 from videodeblur.io.frame_index import frame_index
-from videodeblur.pipeline.runner import FrameRestorer
+from videodeblur.pipeline.restorer import FrameRestorer
 from videodeblur.preview import Previewer, preview_decoder_threads
 
 SIGMA_PX = 1.5
@@ -491,7 +491,7 @@ def test_previews_decode_with_more_threads_than_a_run(clips):
     # faster than FFmpeg's default of cores + 1 on 2 cores).
     assert preview_decoder_threads() >= max(8, (os.cpu_count() or 1) + 1)
     with Previewer(clips["h264"], _config()) as previewer:
-        assert previewer.reader._video.thread_count == preview_decoder_threads()
+        assert previewer.reader.video_stream.thread_count == preview_decoder_threads()
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "8"])

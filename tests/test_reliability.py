@@ -356,12 +356,12 @@ def test_output_directory_where_nothing_can_be_written_even_as_root(small_clip, 
 KILLABLE_CLI = """
 import sys, time
 from videodeblur.cli import main
-from videodeblur.pipeline import runner
-original = runner.FrameRestorer.restore
+from videodeblur.pipeline.restorer import FrameRestorer
+original = FrameRestorer.restore
 def slow(self, item, *args):
     time.sleep(0.05)  # a long render, so that the kill lands mid-run
     return original(self, item, *args)
-runner.FrameRestorer.restore = slow
+FrameRestorer.restore = slow
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -135,8 +135,7 @@ def test_frame_deconvolver_uses_the_frame_noise(camera):
     for sigma in (0.005, 0.02):
         frame = add_noise_and_quantise(blurred_clean, sigma, np.random.default_rng(4)).astype(np.float32)
         deconvolver = FrameDeconvolver(kernel, frame.shape, method="tv")
-        deconvolver.restore(frame)
-        weights.append(deconvolver.last_regularisation[0])
+        weights.append(deconvolver.restore(frame).regularisation.weight)
     assert weights[1] > 8 * weights[0]
     assert weights[1] == pytest.approx(tv_lambda(0.02), rel=0.5)
 

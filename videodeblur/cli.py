@@ -17,6 +17,7 @@ import os
 import sys
 
 from videodeblur.errors import ConfigError, InvalidParameterError, VideoDeblurError
+from videodeblur.registry import PREVIEW_MODES
 
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -62,9 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--sheet", type=int, metavar="K", help="contact sheet of K frames spread over the clip")
     preview.add_argument("-o", "--output", required=True, metavar="OUT.png",
                          help="PNG to write; with --frames the frame number is added to the name")
-    preview.add_argument("--mode", choices=("split", "side", "diff", "restored"), default="split",
-                         help="split: left original, right restored (default); side: next to each other; "
-                              "diff: amplified difference; restored: the restored frame alone")
+    preview.add_argument("--mode", choices=tuple(PREVIEW_MODES), default="split",
+                         help="; ".join(f"{mode}: {text}" for mode, text in PREVIEW_MODES.items()))
     preview.add_argument("--crop", metavar="X,Y,W,H", help="show only this rectangle (pixels)")
     add_config_options(preview)
 
@@ -172,22 +172,20 @@ def _command_preview(args) -> int:
     return 0
 
 
-#: What ``estimate`` searches when the config names a fixed kernel: that kernel's family.
-_ESTIMATE_KIND_FOR = {"defocus": "auto-defocus", "motion": "auto-motion"}
-
-
 def _command_estimate(args) -> int:
     from pathlib import Path
 
+    from videodeblur import registry
     from videodeblur.io.paths import check_paths
     from videodeblur.pipeline.estimate import estimate_track, plot_track, write_track_csv
-    from videodeblur.pipeline.runner import _progress_bar
+    from videodeblur.pipeline.runner import progress_bar
 
     config = _load(args)
     kind = config.psf.kind
-    if not kind.startswith("auto"):
+    if kind not in registry.estimated_kinds():
         # Estimating is the point of this command: search the configured kernel's family.
-        searched = _ESTIMATE_KIND_FOR.get(kind, "auto")
+        estimator = registry.psf_kind(kind).estimator
+        searched = f"auto-{estimator}" if estimator else "auto"
         config = config.model_copy(update={"psf": config.psf.model_copy(update={"kind": searched, "keyframes": ()})})
         print(f"videodeblur: psf.kind is {kind!r}; estimating with {searched!r}", file=sys.stderr)
     output, plot = Path(args.output), Path(args.plot) if args.plot else None
@@ -200,7 +198,7 @@ def _command_estimate(args) -> int:
         check_paths(Path(args.input), plot, overwrite=args.overwrite)
         if plot.resolve() == output.resolve():
             raise InvalidParameterError("--plot and -o name the same file")
-    bar = _progress_bar(args.progress, None, Path(args.input).name)
+    bar = progress_bar(args.progress, None, Path(args.input).name)
     try:
         rows = estimate_track(args.input, config, progress=lambda: bar.update(1))
     finally:

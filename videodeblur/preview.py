@@ -1,8 +1,9 @@
 """Frame-exact preview: one frame before and after, through the same code path as ``run``.
 
-The frame is decoded by seeking to the key frame before it (:meth:`VideoReader.frame_at`, with
-a cached index of frame timestamps) and restored by the same :class:`FrameRestorer` that a
-full run uses, so the restored planes are exactly what the encoder of a full run receives.
+The frame is rendered by the same frame engine as a run (:func:`videodeblur.pipeline.engine.render_range`):
+seeking to the key frame before it (with a cached index of frame timestamps), decoding the
+neighbours its schedule looks at, and restoring it with the same :class:`FrameRestorer`, so the
+restored planes are exactly what the encoder of a full run receives.
 Only the display differs: planes are converted to RGB by FFmpeg's scaler with the stream's
 colour tags, 8-bit sources to 8-bit RGB, deeper ones to 16-bit RGB.
 """
@@ -16,14 +17,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from videodeblur import registry
 from videodeblur.errors import InvalidParameterError, OutputError
 from videodeblur.io import FrameItem, VideoReader
 from videodeblur.io.frame_index import frame_index
-from videodeblur.io.writer import frame_from_item
-from videodeblur.pipeline.blur_track import TrackRow
-from videodeblur.pipeline.runner import FrameRestorer, _resolve_config, single_threaded_blas
+from videodeblur.io.planes import frame_from_item
+from videodeblur.pipeline.engine import InlineExecutor, RenderedFrame, render_range
+from videodeblur.pipeline.restorer import FrameRestorer
+from videodeblur.pipeline.runner import resolve_config
+from videodeblur.pipeline.runtime import single_threaded_blas
+from videodeblur.pipeline.schedules import TrackRow
 
-MODES = ("split", "side", "diff", "restored")
+#: How a before/after pair is composed (:data:`videodeblur.registry.PREVIEW_MODES`).
+MODES = tuple(registry.PREVIEW_MODES)
 #: The difference image shows (restored - original) * DIFF_GAIN around mid grey.
 DIFF_GAIN = 4.0
 
@@ -52,7 +58,7 @@ class Previewer:
     """
 
     def __init__(self, input_path, config=None):
-        self.config = _resolve_config(config)
+        self.config = resolve_config(config)
         pipeline = self.config.pipeline
         self.reader = VideoReader(input_path, thread_count=preview_decoder_threads(),
                                   tolerate_decode_errors=pipeline.tolerate_decode_errors,
@@ -87,34 +93,48 @@ class Previewer:
             raise InvalidParameterError(f"time {time_s:g} s is past the end of the clip ({end_s:.3f} s)")
         return self.frames.index_at_time(time_s)
 
-    def planes(self, index: int) -> tuple[FrameItem, FrameItem]:
-        """(original, restored) planes of frame ``index``, as a full run would encode them."""
-        original, row = self.frame_and_row(index)
-        return original, self.restorer.restore(original, row.spec)
-
-    def frame_and_row(self, index: int) -> tuple[FrameItem, TrackRow]:
-        """Frame ``index`` and the kernel a full run restores it with.
+    def rendered(self, index: int) -> RenderedFrame:
+        """Frame ``index`` as decoded and as restored, with the kernel a full run restores it with.
 
         For estimated PSFs the neighbouring frames the temporal smoothing looks at are decoded
-        and analysed too (``smoothing_frames`` each side, one more before to see a shot change),
-        through the same schedule as a run, so the kernel is exactly the run's.
+        and analysed too, through the same schedule and engine as a run, so the kernel is
+        exactly the run's; with a ``[trim]`` that holds the frame, only frames inside it.
         """
         index = self.frames.check(index)
-        schedule = self.restorer.schedule()
-        if not schedule.needs_analysis:
-            original = self.reader.frame_at(index, self.frames)
-            return original, schedule.push(original)[0]
-        first = max(0, index - schedule.lookbehind_frames)
-        last = min(self.frame_count - 1, index + schedule.lookahead_frames)
-        rows, original = [], None
+        found: list[RenderedFrame] = []
+
+        class _Keep:
+            def frame(self, rendered: RenderedFrame) -> None:
+                found.append(rendered)
+
+            def packet(self, packet) -> None:
+                pass
+
         with single_threaded_blas():  # as in a run: the same rounding
-            for item in self.reader.frames_between(first, last, self.frames):
-                if item.index == index:
-                    original = item
-                rows.extend(schedule.push(item, schedule.analyse(item)))
-            rows.extend(schedule.finish())
-        row = next(row for row in rows if row.index == index)
-        return original, row
+            render_range(self.reader, self.frames, self.restorer.schedule(), self.restorer.restore, index, index,
+                         _Keep(), executor=InlineExecutor(), frames_in_flight=1, context=self._context(index))
+        return found[0]
+
+    def _context(self, index: int) -> tuple[int, int]:
+        """The frames a run smooths over around ``index``: its [trim] range when that holds the frame."""
+        trim, count = self.config.trim, self.frame_count
+        if trim.start_s is not None or trim.end_s is not None:
+            start = self.frames.first_at_or_after(trim.start_s) if trim.start_s is not None else 0
+            end = self.frames.first_at_or_after(trim.end_s) if trim.end_s is not None else count
+        else:
+            start = trim.start_frame or 0
+            end = min(count, trim.end_frame) if trim.end_frame is not None else count
+        return (start, end) if start <= index < end else (0, count)
+
+    def planes(self, index: int) -> tuple[FrameItem, FrameItem]:
+        """(original, restored) planes of frame ``index``, as a full run would encode them."""
+        rendered = self.rendered(index)
+        return rendered.original, rendered.restored
+
+    def frame_and_row(self, index: int) -> tuple[FrameItem, TrackRow]:
+        """Frame ``index`` and the kernel a full run restores it with."""
+        rendered = self.rendered(index)
+        return rendered.original, rendered.row
 
     def to_rgb(self, item: FrameItem) -> np.ndarray:
         """The frame as RGB: uint8 for 8-bit sources, uint16 for deeper ones (H x W x 3)."""
@@ -130,9 +150,9 @@ class Previewer:
         """A labelled RGB image of frame ``index`` in ``mode`` (see :data:`MODES`)."""
         if mode not in MODES:
             raise InvalidParameterError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        original, row = self.frame_and_row(index)
-        restored = self.restorer.restore(original, row.spec)
-        before, after = self.to_rgb(original), self.to_rgb(restored)
+        rendered = self.rendered(index)
+        row = rendered.row
+        before, after = self.to_rgb(rendered.original), self.to_rgb(rendered.restored)
         if crop is not None:
             before, after = _crop(before, crop), _crop(after, crop)
         image = compose(before, after, mode)

@@ -31,8 +31,9 @@ PLANNER_EFFORT = "FFTW_MEASURE"
 _planning_lock = threading.Lock()
 _thread_state = threading.local()
 _wisdom_loaded = False
-#: Number of plan pairs built in this process (tests check that plans are reused).
-plans_built = 0
+#: Number of transforms (frame pairs and tile plans) built in this process (tests check that
+#: they are reused).
+transforms_built = 0
 
 
 def _pyfftw():
@@ -189,14 +190,14 @@ def _into(written: np.ndarray, target: np.ndarray) -> np.ndarray:
     return target
 
 
-def plan_pair(shape: tuple[int, int]) -> RealFFTPair:
+def frame_transform(shape: tuple[int, int]) -> RealFFTPair:
     """This thread's :class:`RealFFTPair` for ``shape``, made once and then reused."""
-    global plans_built
+    global transforms_built
     cache = _thread_state.__dict__.setdefault("pairs", {})
     pair = cache.get(shape)
     if pair is None:
         pair = cache[shape] = RealFFTPair(shape)
-        plans_built += 1
+        transforms_built += 1
     return pair
 
 
@@ -209,7 +210,7 @@ class TileTransform:
     """
 
     def __init__(self, count: int, tile_px: int):
-        global plans_built
+        global transforms_built
         load_wisdom()
         pyfftw = _pyfftw()
         self._input = pyfftw.empty_aligned((count, tile_px, tile_px), dtype=np.float32)
@@ -218,7 +219,7 @@ class TileTransform:
             had_wisdom_before = len(pyfftw.export_wisdom()[1])
             self._plan = pyfftw.FFTW(self._input, output, axes=(1, 2), direction="FFTW_FORWARD",
                                      flags=(PLANNER_EFFORT,), threads=1)
-            plans_built += 1
+            transforms_built += 1
             learned = len(pyfftw.export_wisdom()[1]) != had_wisdom_before
         if learned:
             save_wisdom()

@@ -11,7 +11,8 @@ check_paths, atomic_output
 """
 
 from videodeblur.io.paths import atomic_output, check_paths
-from videodeblur.io.reader import FrameItem, VideoInfo, VideoReader, probe
+from videodeblur.io.probe import VideoInfo
+from videodeblur.io.reader import FrameItem, VideoReader, probe
 from videodeblur.io.writer import VideoWriter
 
 __all__ = [

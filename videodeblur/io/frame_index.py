@@ -67,6 +67,13 @@ class FrameIndex:
         position = int(np.searchsorted(self.pts, target + 1e-9, side="right")) - 1
         return max(position, 0)
 
+    def first_at_or_after(self, time_s: float) -> int:
+        """The first frame whose time is at or after ``time_s`` (``frame_count`` if none is):
+        where a time range that starts or ends at ``time_s`` starts or ends."""
+        # pts are integers: a millionth of a unit absorbs the float round-off of the division.
+        target = self.start_pts + time_s / self.time_base - 1e-6
+        return int(np.searchsorted(self.pts, target, side="left"))
+
     def keyframe_before(self, index: int) -> int:
         """pts of the last key frame at or before frame ``index`` (where decoding must start)."""
         position = bisect.bisect_right(self.keyframe_pts.tolist(), int(self.pts[index])) - 1

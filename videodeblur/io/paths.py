@@ -7,7 +7,6 @@ through a long run.
 
 from __future__ import annotations
 
-import errno
 import glob
 import os
 import secrets
@@ -17,11 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from videodeblur.errors import InputError, OutputError
+from videodeblur.limits import NO_SPACE_ERRNOS
 
 __all__ = ["atomic_output", "check_input", "check_paths", "partial_path"]
 
-# errno values that mean "the disk (or the file size limit) is full".
-_NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def check_input(input_path) -> Path:
@@ -207,7 +205,7 @@ def atomic_output(output_path) -> Iterator[Path]:
         yield temp
     except BaseException as exc:
         _remove_quietly(temp)
-        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:
             raise OutputError(
                 f"output '{target}': no space left writing {temp.name} ({exc.strerror or exc})"
             ) from exc

@@ -47,7 +47,6 @@ Findings for PyAV 18.1 this module relies on:
 
 from __future__ import annotations
 
-import errno
 from fractions import Fraction
 from pathlib import Path
 
@@ -55,8 +54,12 @@ import av
 import av.error
 import numpy as np
 
+from videodeblur import registry
 from videodeblur.errors import InvalidParameterError, OutputError
-from videodeblur.io.reader import FrameItem, VideoInfo, _av_message, _bit_depth, planar_format
+from videodeblur.io.planes import bit_depth, chroma_subsampling, frame_from_item, planar_format
+from videodeblur.io.probe import VideoInfo, av_message
+from videodeblur.io.reader import FrameItem
+from videodeblur.limits import NO_SPACE_ERRNOS
 
 __all__ = ["VideoWriter", "choose_pix_fmt"]
 
@@ -64,33 +67,16 @@ __all__ = ["VideoWriter", "choose_pix_fmt"]
 #: (see ``VideoWriter._add_video_stream``).
 ENCODER_THREAD_TYPE = "AUTO"
 
-_NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
-
 # Stream metadata written by muxers themselves; copying the input's values would leave
 # stale statistics (mkvmerge's _STATISTICS_*, Matroska DURATION) in the output.
 _STALE_METADATA = {"duration", "number_of_frames", "number_of_bytes", "encoder", "_statistics_tags",
                    "_statistics_writing_app", "_statistics_writing_date_utc", "bps"}
-
-# Encoders that reject frame sizes not divisible by the chroma subsampling factor.
-_NEEDS_MOD_CHROMA = {"libx264", "libx265", "libx264rgb", "prores_ks"}
 
 
 
 def _is_timecode_track(src) -> bool:
     """A QuickTime/MP4 'tmcd' timecode track: a data stream whose metadata has its timecode."""
     return src.type == "data" and bool(src.metadata.get("timecode"))
-
-
-def _format_of(pix_fmt: str) -> av.VideoFormat:
-    return av.VideoFormat(pix_fmt)
-
-
-def _subsampling(pix_fmt: str) -> tuple[int, int]:
-    """(horizontal, vertical) chroma subsampling factors, e.g. (2, 2) for 4:2:0."""
-    fmt = av.VideoFormat(pix_fmt)
-    if len([c for c in fmt.components if not c.is_alpha]) < 3 or fmt.is_rgb:
-        return 1, 1
-    return 64 // max(1, fmt.chroma_width(64)), 64 // max(1, fmt.chroma_height(64))
 
 
 def choose_pix_fmt(codec: str, source_pix_fmt: str) -> str:
@@ -125,8 +111,8 @@ def choose_pix_fmt(codec: str, source_pix_fmt: str) -> str:
     if not supported or source_pix_fmt in supported:
         return source_pix_fmt
     src = av.VideoFormat(source_pix_fmt)
-    src_depth = _bit_depth(src)
-    src_sub = _subsampling(source_pix_fmt)
+    src_depth = bit_depth(src)
+    src_sub = chroma_subsampling(source_pix_fmt)
     src_alpha = any(c.is_alpha for c in src.components)
     src_gray = len(src.components) - int(src_alpha) == 1
     best = None
@@ -143,8 +129,8 @@ def choose_pix_fmt(codec: str, source_pix_fmt: str) -> str:
         gray = len(fmt.components) - int(alpha) == 1
         if gray != src_gray or (src_alpha and not alpha):
             continue
-        depth = _bit_depth(fmt)
-        sub = _subsampling(name)
+        depth = bit_depth(fmt)
+        sub = chroma_subsampling(name)
         if depth < src_depth or sub[0] > src_sub[0] or sub[1] > src_sub[1]:
             continue
         cost = (depth, -sub[0] * sub[1], int(alpha))
@@ -162,50 +148,10 @@ def _encoder(codec: str) -> av.Codec:
     try:
         enc = av.Codec(codec, "w")
     except (av.error.FFmpegError, ValueError) as exc:
-        raise InvalidParameterError(f"unknown video encoder '{codec}' ({_av_message(exc)})") from None
+        raise InvalidParameterError(f"unknown video encoder '{codec}' ({av_message(exc)})") from None
     if enc.type != "video":
         raise InvalidParameterError(f"'{codec}' is a {enc.type} encoder, not a video encoder")
     return enc
-
-
-def frame_from_item(item: FrameItem, info: VideoInfo) -> av.VideoFrame:
-    """An ``av.VideoFrame`` holding the item's planes, pts, time base and the stream's colour tags."""
-    try:
-        frame = av.VideoFrame(info.width, info.height, item.pix_fmt)
-    except (ValueError, av.error.FFmpegError):
-        raise InvalidParameterError(f"frame {item.index}: unknown pixel format '{item.pix_fmt}'") from None
-    fmt = frame.format
-    depth = _bit_depth(fmt)
-    want = np.dtype(np.uint8) if depth <= 8 else np.dtype(np.uint16)
-    if len(item.planes) != len(frame.planes):
-        raise InvalidParameterError(
-            f"frame {item.index}: {item.pix_fmt} has {len(frame.planes)} planes, got {len(item.planes)}"
-        )
-    # Little- or big-endian storage as the pixel format says; our arrays are native.
-    store = want if depth <= 8 else np.dtype(">u2" if fmt.is_big_endian else "<u2")
-    for k, (arr, plane) in enumerate(zip(item.planes, frame.planes)):
-        arr = np.asarray(arr)
-        if arr.shape != (plane.height, plane.width):
-            raise InvalidParameterError(
-                f"frame {item.index}: plane {k} has shape {arr.shape}, "
-                f"expected {(plane.height, plane.width)} for {item.pix_fmt} {info.width}x{info.height}"
-            )
-        if arr.dtype != want:
-            raise InvalidParameterError(
-                f"frame {item.index}: plane {k} has dtype {arr.dtype}, expected {want} for {item.pix_fmt}"
-            )
-        # FFmpeg pads each line to its alignment: copy row by row through a view
-        # with the plane's real line size.
-        row_items = plane.line_size // store.itemsize
-        dst = np.frombuffer(plane, dtype=store)[: plane.height * row_items]
-        dst.reshape(plane.height, row_items)[:, : plane.width] = arr
-    frame.pts = item.pts
-    frame.time_base = item.time_base
-    for key in ("color_primaries", "color_trc", "colorspace", "color_range"):
-        value = getattr(info, key)
-        if value is not None:
-            setattr(frame, key, value)
-    return frame
 
 
 class VideoWriter:
@@ -317,7 +263,7 @@ class VideoWriter:
 
     def _check_pix_fmt(self, enc: av.Codec, pix_fmt: str) -> None:
         try:
-            fmt = _format_of(pix_fmt)
+            fmt = av.VideoFormat(pix_fmt)
         except (ValueError, av.error.FFmpegError):
             raise InvalidParameterError(f"unknown pixel format '{pix_fmt}'") from None
         supported = [f.name for f in (enc.video_formats or ())]
@@ -329,9 +275,10 @@ class VideoWriter:
                 f"output '{self.path}': encoder {enc.name} cannot encode {pix_fmt}{hint}; "
                 f"supported: {', '.join(supported)}"
             )
-        sx, sy = _subsampling(fmt.name)
+        sx, sy = chroma_subsampling(fmt.name)
         w, h = self.info.width, self.info.height
-        if enc.name in _NEEDS_MOD_CHROMA and (w % sx or h % sy):
+        entry = registry.codec(enc.name)
+        if entry is not None and entry.even_chroma_size and (w % sx or h % sy):
             raise OutputError(
                 f"output '{self.path}': {enc.name} cannot encode a {w}x{h} frame in {pix_fmt} "
                 f"(its chroma subsampling needs sizes divisible by {sx}x{sy}); "
@@ -359,16 +306,10 @@ class VideoWriter:
                 options.setdefault("crf", str(crf))
         if preset is not None and "preset" in private:
             options.setdefault("preset", str(preset))
-        if enc.name == "libx265" and "x265-params" not in options:
-            # x265 logs its settings to stderr itself, bypassing FFmpeg's log level.
-            options["x265-params"] = "log-level=error"
-        if info.interlaced and enc.name == "libx264":
-            # Keep interlaced coding: progressive coding of interleaved fields is lossier and
-            # drops the decoder's interlaced flag. PyAV 18 cannot flag frames as
-            # interlaced, so x264's field order comes from its parameters (default top first).
-            options.setdefault("flags", "+ildct+ilme")
-            if info.field_order in (3, 5):
-                options.setdefault("x264-params", "bff=1")
+        entry = registry.codec(enc.name)
+        if entry is not None and entry.options is not None:
+            for key, value in entry.options(info).items():
+                options.setdefault(key, value)
         stream.codec_context.options.update(options)
         # FFmpeg's own default threading (frame and slice): PyAV opens encoders with slice
         # threading only, which makes libx264 use its sliced threads, its "low-latency but
@@ -384,10 +325,8 @@ class VideoWriter:
         # rescales if the container forces its own time base (Matroska: 1/1000).
         stream.codec_context.time_base = info.time_base
         stream.time_base = info.time_base
-        for key in ("color_primaries", "color_trc", "colorspace", "color_range"):
-            value = getattr(info, key)
-            if value is not None:
-                setattr(stream.codec_context, key, value)
+        for key, value in info.colour_tags().items():
+            setattr(stream.codec_context, key, value)
         if info.sample_aspect_ratio:
             stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
         if info.field_order is not None:
@@ -446,9 +385,9 @@ class VideoWriter:
     # -- writing ----------------------------------------------------------------
 
     def _wrap(self, exc: BaseException, what: str) -> OutputError:
-        if getattr(exc, "errno", None) in _NO_SPACE:
-            return OutputError(f"output '{self.path}': no space left writing ({_av_message(exc)})")
-        return OutputError(f"output '{self.path}': {what}: {_av_message(exc)}")
+        if getattr(exc, "errno", None) in NO_SPACE_ERRNOS:
+            return OutputError(f"output '{self.path}': no space left writing ({av_message(exc)})")
+        return OutputError(f"output '{self.path}': {what}: {av_message(exc)}")
 
     def _make_frame(self, item: FrameItem) -> av.VideoFrame:
         return frame_from_item(item, self.info)

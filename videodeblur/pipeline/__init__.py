@@ -1,5 +1,6 @@
-"""The streaming video pipeline: kernels per plane, the threaded runner."""
+"""The streaming video pipeline: kernel schedules, the frame engine, the runner."""
 
-from videodeblur.pipeline.runner import FrameRestorer, RunReport, deblur_file
+from videodeblur.pipeline.restorer import FrameRestorer
+from videodeblur.pipeline.runner import RunReport, deblur_file
 
 __all__ = ["FrameRestorer", "RunReport", "deblur_file"]

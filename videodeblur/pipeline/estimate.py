@@ -8,28 +8,53 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from videodeblur.errors import InvalidParameterError, OutputError
-from videodeblur.io import FrameItem, VideoReader
+from videodeblur import registry
+from videodeblur.core import estimation
+from videodeblur.errors import InputError, InvalidParameterError, OutputError
+from videodeblur.io import VideoReader
 from videodeblur.io.paths import atomic_output
-from videodeblur.pipeline.blur_track import TrackRow, schedule_for
-from videodeblur.pipeline.runner import (
-    _resolve_config,
-    no_numpy_hugepages,
-    result_of,
-    single_threaded_blas,
-    trim_arguments,
-)
+from videodeblur.pipeline.engine import FrameEngine, RenderedFrame, decoded_in_background
+from videodeblur.pipeline.runner import resolve_config, trim_arguments
+from videodeblur.pipeline.runtime import no_numpy_hugepages, run_as_background_worker, single_threaded_blas
+from videodeblur.pipeline.schedules import TrackRow, schedule_for
+
+
+def _csv_columns() -> tuple[str, ...]:
+    """frame, time, kind, kind_raw, confidence, then the raw and smoothed value of every estimated
+    parameter (in the estimator's family order), then the smoothed value of the other keyframeable
+    parameters."""
+    columns, seen = ["frame", "time", "kind", "kind_raw", "confidence"], set()
+    for family in registry.estimator_families():
+        for parameter in registry.kind_for_family(family).numeric_parameters:
+            columns += [f"{parameter.name}_raw", f"{parameter.name}_smoothed"]
+            seen.add(parameter.name)
+    for kind in registry.PSF_KINDS.values():
+        if kind.keyframeable:
+            columns += [f"{p.name}_smoothed" for p in kind.numeric_parameters if p.name not in seen]
+    return tuple(columns)
+
 
 #: Columns of the track CSV, in order.
-CSV_COLUMNS = (
-    "frame", "time", "kind", "kind_raw", "confidence",
-    "length_raw", "length_smoothed", "angle_raw", "angle_smoothed", "radius_raw", "radius_smoothed",
-    "sigma_smoothed",
-)
+CSV_COLUMNS = _csv_columns()
+
+
+class _TrackSink:
+    """The engine's sink for ``estimate``: one row per frame (and a progress callback)."""
+
+    def __init__(self, progress):
+        self.rows: list[TrackRow] = []
+        self.progress = progress
+
+    def frame(self, rendered: RenderedFrame) -> None:
+        self.rows.append(rendered.row)
+        if self.progress is not None:
+            self.progress()
+
+    def packet(self, packet) -> None:
+        pass
 
 
 def estimate_track(input_path, config=None, *, progress=None) -> list[TrackRow]:
@@ -49,44 +74,27 @@ def estimate_track(input_path, config=None, *, progress=None) -> list[TrackRow]:
     list of TrackRow
         One per decoded frame, in order.
     """
-    config = _resolve_config(config)
-    pipeline, trim = config.pipeline, config.trim
-    range_arguments = trim_arguments(trim)
-    rows: list[TrackRow] = []
+    config = resolve_config(config)
+    pipeline = config.pipeline
+    sink = _TrackSink(progress)
     with VideoReader(input_path, tolerate_decode_errors=pipeline.tolerate_decode_errors,
                      max_frame_pixels=pipeline.max_frame_pixels) as reader:
         info = reader.info
         schedule = schedule_for(config.psf, info, float((1 << info.bit_depth) - 1))
         workers = config.resolved_workers()
-        pending: deque = deque()
         with single_threaded_blas(), no_numpy_hugepages(), ThreadPoolExecutor(
-                max_workers=workers, thread_name_prefix="videodeblur-estimate") as pool:
+                max_workers=workers, thread_name_prefix="videodeblur-estimate",
+                initializer=run_as_background_worker) as pool:
+            frames = (event for event in reader.events(**trim_arguments(config.trim)) if not _is_packet(event))
+            with decoded_in_background(frames) as decoded:
+                FrameEngine(schedule, None, pool, 2 * workers).run(decoded, sink)
+    if not sink.rows:
+        raise InputError(f"input '{input_path}': no video frame decoded in the selected range")
+    return sink.rows
 
-            def push_oldest() -> None:
-                item, future = pending.popleft()
-                analysis = result_of(future, f"estimating the blur of frame {item.index}") if future else None
-                rows.extend(schedule.push(item, analysis))
-                if progress is not None:
-                    progress()
 
-            try:
-                for event in reader.events(**range_arguments):
-                    if not isinstance(event, FrameItem):
-                        continue
-                    future = pool.submit(schedule.analyse, event) if schedule.needs_analysis else None
-                    pending.append((event, future))
-                    while len(pending) > 2 * workers:
-                        push_oldest()
-                while pending:
-                    push_oldest()
-            finally:
-                for _, future in pending:
-                    if future is not None:
-                        future.cancel()
-        rows.extend(schedule.finish())
-    if not rows:
-        raise InvalidParameterError(f"input '{input_path}': no video frame decoded in the selected range")
-    return rows
+def _is_packet(event) -> bool:
+    return not hasattr(event, "planes")
 
 
 def _number(value) -> str:
@@ -100,14 +108,15 @@ def track_csv(rows) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         estimate, spec = row.estimate, row.spec
-        writer.writerow([
-            row.index, _number(row.time_s), spec.kind, estimate.kind if estimate is not None else "",
-            _number(estimate.confidence) if estimate is not None else "",
-            _number(_raw(row, "motion", "length_px")), _number(spec.length_px),
-            _number(_raw(row, "motion", "angle_deg")), _number(spec.angle_deg),
-            _number(_raw(row, "defocus", "radius_px")), _number(spec.radius_px),
-            _number(spec.sigma_px),
-        ])
+        cells = {
+            "frame": row.index, "time": _number(row.time_s), "kind": spec.kind,
+            "kind_raw": estimate.kind if estimate is not None else "",
+            "confidence": _number(estimate.confidence) if estimate is not None else "",
+        }
+        for column in CSV_COLUMNS[5:]:
+            name, _, which = column.rpartition("_")
+            cells[column] = _number(spec.get(name) if which == "smoothed" else raw_value(row, name))
+        writer.writerow([cells[column] for column in CSV_COLUMNS])
     return buffer.getvalue()
 
 
@@ -138,11 +147,12 @@ def plot_track(path, rows, title: str = "") -> None:
     if path.suffix.lower() != ".png":
         raise InvalidParameterError(f"plot '{path}' must be a .png file")
     x = [row.time_s if row.time_s is not None else row.index for row in rows]
-    series = {
-        "length (px)": ([_raw(row, "motion", "length_px") for row in rows], [row.spec.length_px for row in rows]),
-        "angle (deg)": ([_raw(row, "motion", "angle_deg") for row in rows], [row.spec.angle_deg for row in rows]),
-        "radius (px)": ([_raw(row, "defocus", "radius_px") for row in rows], [row.spec.radius_px for row in rows]),
-    }
+    series = {}
+    for parameter in registry.all_parameters().values():
+        if not parameter.is_path:
+            label = f"{parameter.name} ({parameter.unit})" if parameter.unit else parameter.name
+            series[label] = ([raw_value(row, parameter.name) for row in rows],
+                             [row.spec.get(parameter.name) for row in rows])
     series = {name: values for name, values in series.items() if any(v is not None for v in values[0] + values[1])}
     figure, axes = plt.subplots(max(1, len(series)) + 1, 1, sharex=True, figsize=(10, 2.2 * (len(series) + 1)))
     for axis, (name, (raw, smoothed)) in zip(axes, series.items()):
@@ -167,10 +177,10 @@ def plot_track(path, rows, title: str = "") -> None:
     plt.close(figure)
 
 
-def _raw(row, kind, attribute):
-    """A raw parameter of a row, where the frame itself decided ``kind`` (else None)."""
+def raw_value(row, name: str):
+    """A frame's own (raw) value of parameter ``name``, where the frame itself decided a kind
+    that has it (else None)."""
     estimate = row.estimate
-    if estimate is None or estimate.kind != kind:
+    if estimate is None or estimate.kind not in estimation.FAMILIES:
         return None
-    fit = estimate.motion if kind == "motion" else estimate.defocus
-    return getattr(fit, attribute)
+    return estimate.fit(estimate.kind).values.get(name)

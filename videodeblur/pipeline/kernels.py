@@ -1,106 +1,85 @@
-"""Turn the ``[psf]`` config section into kernels, one per image plane."""
+"""Which kernel restores a frame (:class:`KernelSpec`), and kernels resampled per image plane."""
 
 from __future__ import annotations
 
 import math
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from videodeblur import psf as psf_models
+from videodeblur import registry
+from videodeblur.core import psf as psf_models
 from videodeblur.errors import InvalidParameterError
 
-
-#: Steps that estimated and interpolated parameters are rounded to before a kernel is built:
-#: coarse enough that a steady blur reuses one kernel (and its cached filters) frame after
-#: frame, and fine enough not to matter: measured on footage at 0.5 % noise, the largest
-#: rounding error (half a step) costs a median 0.03 dB PSNR (radius 2-3 px, the most
-#: sensitive; 0.23 dB with a 0.1 px step) and at most 0.1 dB for lengths and angles.
-LENGTH_STEP_PX = 0.1
-ANGLE_STEP_DEG = 0.5
-RADIUS_STEP_PX = 0.05
-SIGMA_STEP_PX = 0.05
+#: The kind of a spec that leaves the frame as it is.
+NONE = "none"
 
 
 @dataclass(frozen=True)
 class KernelSpec:
     """Which kernel to restore a frame with: hashable, so restorers cache one filter per spec.
 
+    Build one with :meth:`of`. Parameters are named as in the config (``radius``, ``length``,
+    ``angle``, ``sigma``, ``path``, ...; units in :mod:`videodeblur.registry`).
+
     Attributes
     ----------
-    kind : {"defocus", "motion", "gaussian", "file", "none"}
-        ``"none"``: leave the frame as it is.
-    radius_px, length_px, angle_deg, sigma_px : float or None
-        The parameters of ``kind``.
-    path : str or None
-        PSF file of kind ``"file"``.
+    kind : str
+        A registered PSF kind, or ``"none"``: leave the frame as it is.
+    values : tuple of (str, float or str)
+        The parameters, sorted by name.
     """
 
     kind: str
-    radius_px: float | None = None
-    length_px: float | None = None
-    angle_deg: float | None = None
-    sigma_px: float | None = None
-    path: str | None = None
+    values: tuple[tuple[str, float | str], ...] = ()
+
+    @classmethod
+    def of(cls, kind: str, **values) -> KernelSpec:
+        """``KernelSpec.of("defocus", radius=3.0)``; parameters given as None are left out."""
+        return cls(kind, tuple(sorted((k, v) for k, v in values.items() if v is not None)))
+
+    def get(self, name: str, default=None):
+        """The value of parameter ``name`` (``default`` when the spec has none)."""
+        for key, value in self.values:
+            if key == name:
+                return value
+        return default
+
+    @property
+    def parameters(self) -> dict[str, float | str]:
+        """The parameters as a dict."""
+        return dict(self.values)
 
     def kernel(self) -> np.ndarray:
         """The luma-resolution kernel (float32, sums to 1)."""
-        if self.kind == "defocus":
-            return psf_models.disk(self.radius_px)
-        if self.kind == "motion":
-            return psf_models.motion(self.length_px, self.angle_deg)
-        if self.kind == "gaussian":
-            return psf_models.gaussian(self.sigma_px)
-        if self.kind == "file":
-            return psf_models.from_file(self.path)
-        raise InvalidParameterError(f"no kernel for PSF kind {self.kind!r}")
+        if self.kind == NONE:
+            raise InvalidParameterError("a frame left as it is has no kernel")
+        return registry.psf_kind(self.kind).kernel(self.parameters)
 
     def describe(self) -> str:
         """A short human-readable description, e.g. ``"defocus radius 3.2 px"``."""
-        if self.kind == "defocus":
-            return f"defocus radius {self.radius_px:g} px"
-        if self.kind == "motion":
-            return f"motion length {self.length_px:g} px, angle {self.angle_deg:g} deg"
-        if self.kind == "gaussian":
-            return f"gaussian sigma {self.sigma_px:g} px"
-        if self.kind == "file":
-            return f"file {os.path.basename(self.path)}"
-        return "none (left as is)"
+        if self.kind == NONE:
+            return "none (left as is)"
+        return registry.psf_kind(self.kind).describe(self.parameters)
 
 
-def _round_to(value: float, step: float) -> float:
-    return round(round(value / step) * step, 6)
-
-
-def quantised_spec(kind: str, *, radius_px=None, length_px=None, angle_deg=None, sigma_px=None) -> KernelSpec:
-    """A KernelSpec with its parameters rounded to the steps above (angles to [0, 180))."""
-    if kind == "defocus":
-        return KernelSpec("defocus", radius_px=max(RADIUS_STEP_PX, _round_to(radius_px, RADIUS_STEP_PX)))
-    if kind == "motion":
-        # A motion kernel is symmetric: direction a and a + 180 are the same blur.
-        angle = _round_to(angle_deg % 180.0, ANGLE_STEP_DEG) % 180.0
-        return KernelSpec("motion", length_px=max(1.0, _round_to(length_px, LENGTH_STEP_PX)), angle_deg=angle)
-    if kind == "gaussian":
-        return KernelSpec("gaussian", sigma_px=max(SIGMA_STEP_PX, _round_to(sigma_px, SIGMA_STEP_PX)))
-    if kind == "none":
-        return KernelSpec("none")
-    raise InvalidParameterError(f"cannot quantise PSF kind {kind!r}")
+def quantised_spec(kind: str, values: Mapping[str, float]) -> KernelSpec:
+    """A KernelSpec whose numeric parameters are rounded to their registry steps (angles wrapped)."""
+    if kind == NONE:
+        return KernelSpec(NONE)
+    entry = registry.psf_kind(kind)
+    if len(entry.numeric_parameters) != len(entry.parameters):
+        raise InvalidParameterError(f"cannot quantise PSF kind {kind!r}: not all its parameters are numbers")
+    return KernelSpec.of(kind, **{p.name: p.quantise(float(values[p.name])) for p in entry.numeric_parameters})
 
 
 def spec_from_config(psf_section) -> KernelSpec:
-    """The fixed KernelSpec of a ``[psf]`` section of kind defocus, motion, gaussian or file."""
-    kind = psf_section.kind
-    if kind == "defocus":
-        return KernelSpec("defocus", radius_px=psf_section.radius)
-    if kind == "motion":
-        return KernelSpec("motion", length_px=psf_section.length, angle_deg=psf_section.angle)
-    if kind == "gaussian":
-        return KernelSpec("gaussian", sigma_px=psf_section.sigma)
-    if kind == "file":
-        return KernelSpec("file", path=psf_section.path)
-    raise InvalidParameterError(f"psf.kind {kind!r} has no fixed kernel")
+    """The fixed KernelSpec of a ``[psf]`` section of a registered (not estimated) kind."""
+    if psf_section.kind not in registry.PSF_KINDS:
+        raise InvalidParameterError(f"psf.kind {psf_section.kind!r} has no fixed kernel")
+    return KernelSpec.of(psf_section.kind, **psf_section.parameters)
 
 
 def kernel_from_config(psf_section) -> np.ndarray:

@@ -26,15 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from videodeblur.config import KEYFRAME_PARAMETERS
+from videodeblur import registry
 from videodeblur.core import estimation, smoothing
 from videodeblur.core.estimation import BlurEstimate
 from videodeblur.errors import InvalidParameterError
 from videodeblur.fft.plans import tile_transform
-from videodeblur.pipeline.kernels import KernelSpec, quantised_spec, spec_from_config
-
-#: ``psf.kind`` of the estimated kinds, and the estimator family each one searches.
-AUTO_KINDS = {"auto": "auto", "auto-motion": "motion", "auto-defocus": "defocus"}
+from videodeblur.pipeline.kernels import NONE, KernelSpec, quantised_spec, spec_from_config
 
 
 @dataclass(frozen=True)
@@ -106,16 +103,17 @@ class KeyframeSchedule:
         self.kind = psf_section.kind
         self.by_time = psf_section.keyframes[0].time_s is not None
         self.frame_rate = float(frame_rate) if frame_rate else None
-        names = KEYFRAME_PARAMETERS[self.kind]
         self.positions = np.array([k.time_s if self.by_time else k.frame for k in psf_section.keyframes], float)
-        self.values = {
-            name: np.array([getattr(k, name) if getattr(k, name) is not None else getattr(psf_section, name)
-                            for k in psf_section.keyframes], float)
-            for name in names
-        }
-        if "angle" in self.values:
-            # Shortest way round modulo 180: from 175 to 5 degrees is a 10 degree turn.
-            self.values["angle"] = np.rad2deg(np.unwrap(np.deg2rad(self.values["angle"] * 2.0))) / 2.0
+        self.values = {}
+        for parameter in registry.psf_kind(self.kind).numeric_parameters:
+            name = parameter.name
+            values = np.array([k.value(name) if k.value(name) is not None else psf_section.value(name)
+                               for k in psf_section.keyframes], float)
+            if parameter.period is not None:
+                # The shortest way round: from 175 to 5 degrees (period 180) is a 10 degree turn.
+                turns = 2.0 * np.pi / parameter.period
+                values = np.unwrap(values * turns) / turns
+            self.values[name] = values
 
     def parameters_at(self, index: int, time_s: float | None) -> dict[str, float]:
         """Interpolated parameters at a frame (by frame number or time, as the keyframes are)."""
@@ -130,9 +128,7 @@ class KeyframeSchedule:
         return {name: float(np.interp(position, self.positions, values)) for name, values in self.values.items()}
 
     def push(self, item, analysis=None) -> list[TrackRow]:
-        p = self.parameters_at(item.index, item.time_s)
-        spec = quantised_spec(self.kind, radius_px=p.get("radius"), length_px=p.get("length"),
-                              angle_deg=p.get("angle"), sigma_px=p.get("sigma"))
+        spec = quantised_spec(self.kind, self.parameters_at(item.index, item.time_s))
         return [TrackRow(item.index, item.time_s, spec)]
 
     def finish(self) -> list[TrackRow]:
@@ -259,40 +255,27 @@ def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
 
     The kind is a vote of the frames' own decisions (nearer frames count more); the
     parameters are smoothed over the frames that decided that kind, each weighted by its
-    confidence. A frame that decided otherwise (e.g. found no blur in a dark frame) thereby
-    takes its kernel from its neighbours.
+    confidence, in the kind's smoothing coordinates (:attr:`videodeblur.registry.PsfKind.to_coordinates`).
+    A frame that decided otherwise (e.g. found no blur in a dark frame) thereby takes its
+    kernel from its neighbours.
     """
     votes: Counter = Counter()
     for r in window:
         votes[r.analysis.estimate.kind] += _tricube(r.index - index, half_window)
-    # Deterministic order on ties: the order of the kinds below.
-    kind = max(("motion", "defocus", "none"), key=lambda k: votes.get(k, 0.0))
-    if kind == "none":
-        return KernelSpec("none")
-    members = [r for r in window if r.analysis.estimate.kind == kind]
+    # Deterministic order on ties: the estimator's family order, then none.
+    family = max((*estimation.FAMILIES, NONE), key=lambda k: votes.get(k, 0.0))
+    if family == NONE:
+        return KernelSpec(NONE)
+    kind = registry.kind_for_family(family)
+    members = [r for r in window if r.analysis.estimate.kind == family]
     offsets = [r.index - index for r in members]
     confidences = [r.analysis.estimate.confidence for r in members]
-    if kind == "defocus":
-        radii = [r.analysis.estimate.defocus.radius_px for r in members]
-        radius = float(smoothing.smooth_at(offsets, radii, confidences, half_window)[0])
-        if radius < estimation.MIN_RADIUS_PX:
-            return KernelSpec("none")
-        return quantised_spec("defocus", radius_px=radius)
-    vectors = [_motion_vector(r.analysis.estimate.motion) for r in members]
-    x, y = smoothing.smooth_at(offsets, vectors, confidences, half_window)
-    length, angle = _motion_from_vector(x, y)
-    if length < estimation.MIN_LENGTH_PX:
-        return KernelSpec("none")
-    return quantised_spec("motion", length_px=length, angle_deg=angle)
-
-
-def _motion_vector(fit) -> tuple[float, float]:
-    doubled = math.radians(2.0 * fit.angle_deg)
-    return fit.length_px * math.cos(doubled), fit.length_px * math.sin(doubled)
-
-
-def _motion_from_vector(x: float, y: float) -> tuple[float, float]:
-    return math.hypot(x, y), (math.degrees(math.atan2(y, x)) / 2.0) % 180.0
+    coordinates = [kind.to_coordinates(r.analysis.estimate.fit(family).values) for r in members]
+    smoothed = smoothing.smooth_at(offsets, coordinates, confidences, half_window)
+    values = kind.coordinates_to_values(tuple(float(c) for c in smoothed))
+    if not estimation.FAMILIES[family].big_enough(values):
+        return KernelSpec(NONE)
+    return quantised_spec(kind.name, values)
 
 
 def schedule_for(psf_section, info=None, max_value: float = 255.0):
@@ -306,15 +289,21 @@ def schedule_for(psf_section, info=None, max_value: float = 255.0):
     max_value : float
         Full-scale luma value, for the auto kinds.
     """
-    if psf_section.kind in AUTO_KINDS:
+    estimated = registry.estimated_kinds()
+    if psf_section.kind in estimated:
         smallest = estimation.MIN_TILE_PX
         if info is not None and min(info.width, info.height) < smallest:
             raise InvalidParameterError(
                 f'psf.kind = "{psf_section.kind}": the video is {info.width}x{info.height}, too small to '
                 f"estimate the blur (at least {smallest}x{smallest} pixels); give the blur instead "
-                '(psf.kind = "defocus", "motion" or "gaussian")'
+                f"(psf.kind = {_or_list(k for k, v in registry.PSF_KINDS.items() if v.keyframeable)})"
             )
-        return BlurTracker(AUTO_KINDS[psf_section.kind], psf_section.smoothing_frames, max_value)
+        return BlurTracker(estimated[psf_section.kind], psf_section.smoothing_frames, max_value)
     if psf_section.keyframes:
         return KeyframeSchedule(psf_section, getattr(info, "average_rate", None))
     return FixedSchedule(spec_from_config(psf_section))
+
+
+def _or_list(names) -> str:
+    quoted = [f'"{name}"' for name in names]
+    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else quoted[0]

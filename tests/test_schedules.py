@@ -18,7 +18,7 @@ from videodeblur.config import load_config
 from videodeblur.core.estimation import BlurEstimate, DefocusFit, MotionFit
 from videodeblur.errors import ConfigError, InvalidParameterError
 from videodeblur.pipeline import kernels
-from videodeblur.pipeline.blur_track import (
+from videodeblur.pipeline.schedules import (
     BlurTracker,
     FixedSchedule,
     FrameAnalysis,
@@ -39,15 +39,15 @@ def item(index, time_s="auto"):
 
 
 def defocus(radius, confidence=1.0):
-    return BlurEstimate("defocus", None, DefocusFit(radius, 0.3 * confidence), confidence)
+    return BlurEstimate("defocus", {"defocus": DefocusFit(radius, 0.3 * confidence)}, confidence)
 
 
 def motion(length, angle, confidence=1.0):
-    return BlurEstimate("motion", MotionFit(length, angle, 0.3 * confidence), None, confidence)
+    return BlurEstimate("motion", {"motion": MotionFit(length, angle, 0.3 * confidence)}, confidence)
 
 
 def none(confidence=0.05):
-    return BlurEstimate("none", MotionFit(2.0, 10.0, 0.01), DefocusFit(1.0, 0.01), confidence)
+    return BlurEstimate("none", {"motion": MotionFit(2.0, 10.0, 0.01), "defocus": DefocusFit(1.0, 0.01)}, confidence)
 
 
 def run_tracker(estimates, smoothing_frames, signatures=None, family="auto"):
@@ -87,9 +87,9 @@ def test_outlier_radius_is_removed(outlier_at):
     rows, _ = run_tracker(estimates, 4)
     check_one_row_per_frame_in_order(rows, 30)
     for row in rows:
-        assert row.spec == KernelSpec("defocus", radius_px=4.0), row
+        assert row.spec == KernelSpec.of("defocus", radius=4.0), row
     # The raw estimate stays in the row, unsmoothed.
-    assert rows[outlier_at].estimate.defocus.radius_px == 9.0
+    assert rows[outlier_at].estimate.fit("defocus").radius_px == 9.0
 
 
 @pytest.mark.parametrize("smoothing_frames", [3, 8])
@@ -97,17 +97,17 @@ def test_ramp_is_followed_without_lag_to_the_last_frame(smoothing_frames):
     truth = [2.0 + 0.05 * i for i in range(60)]
     rows, _ = run_tracker([defocus(r) for r in truth], smoothing_frames)
     check_one_row_per_frame_in_order(rows, 60)
-    errors = [abs(row.spec.radius_px - r) for row, r in zip(rows, truth)]
+    errors = [abs(row.spec.get("radius") - r) for row, r in zip(rows, truth)]
     # Half a quantisation step (0.05 px) and nothing more: the local line fit is exact on a ramp.
     assert max(errors) <= 0.05 + 1e-9, errors
-    assert rows[-1].spec.radius_px == pytest.approx(4.9 + 0.05, abs=0.051)  # the last frame too
+    assert rows[-1].spec.get("radius") == pytest.approx(4.9 + 0.05, abs=0.051)  # the last frame too
 
 
 def test_noisy_track_is_smoothed():
     rng = np.random.default_rng(0)
     raw = 3.0 + rng.normal(0.0, 0.2, 40)
     rows, _ = run_tracker([defocus(r) for r in raw], 8)
-    smoothed = np.array([row.spec.radius_px for row in rows])
+    smoothed = np.array([row.spec.get("radius") for row in rows])
     assert np.abs(raw - 3.0).mean() > 0.12
     assert np.abs(smoothed[8:-8] - 3.0).max() < 0.2
     assert np.abs(smoothed - 3.0).mean() < 0.5 * np.abs(raw - 3.0).mean()
@@ -119,11 +119,11 @@ def test_motion_angles_around_the_wrap_stay_near_zero():
     check_one_row_per_frame_in_order(rows, len(angles))
     for row in rows:
         assert row.spec.kind == "motion"
-        assert 0.0 <= row.spec.angle_deg < 180.0
+        assert 0.0 <= row.spec.get("angle") < 180.0
         # Symmetric about 0: the smoothed direction is 0 up to a quantisation step (never 90,
         # and never one side of the wrap only, which would be 0.5-1 deg).
-        assert angle_distance(row.spec.angle_deg, 0.0) <= 0.5, row.spec
-        assert row.spec.length_px == pytest.approx(12.0, abs=0.2), row.spec
+        assert angle_distance(row.spec.get("angle"), 0.0) <= 0.5, row.spec
+        assert row.spec.get("length") == pytest.approx(12.0, abs=0.2), row.spec
 
 
 def test_direction_jitter_across_the_wrap_is_averaged_out():
@@ -131,10 +131,10 @@ def test_direction_jitter_across_the_wrap_is_averaged_out():
     raw = rng.normal(0.0, 0.7, 40) % 180.0  # about half just below 180, half just above 0
     rows, _ = run_tracker([motion(12.0, a) for a in raw], 8)
     raw_error = np.mean([angle_distance(a, 0.0) for a in raw])
-    smoothed_error = [angle_distance(row.spec.angle_deg, 0.0) for row in rows]
+    smoothed_error = [angle_distance(row.spec.get("angle"), 0.0) for row in rows]
     assert max(smoothed_error) <= 0.5
     assert np.mean(smoothed_error) < 0.5 * raw_error
-    assert all(row.spec.length_px == pytest.approx(12.0, abs=0.2) for row in rows)
+    assert all(row.spec.get("length") == pytest.approx(12.0, abs=0.2) for row in rows)
 
 
 def test_motion_direction_is_smoothed_as_a_line_angle():
@@ -142,8 +142,8 @@ def test_motion_direction_is_smoothed_as_a_line_angle():
     truth = [(170.0 + 0.5 * i) % 180.0 for i in range(40)]
     rows, _ = run_tracker([motion(15.0, a) for a in truth], 6)
     for row, a in zip(rows, truth):
-        assert angle_distance(row.spec.angle_deg, a) <= 0.5, (row.spec, a)
-        assert row.spec.length_px == pytest.approx(15.0, abs=0.2)
+        assert angle_distance(row.spec.get("angle"), a) <= 0.5, (row.spec, a)
+        assert row.spec.get("length") == pytest.approx(15.0, abs=0.2)
 
 
 @pytest.mark.parametrize("second_radius", [6.0, 3.5], ids=["big-jump", "small-jump"])
@@ -154,10 +154,10 @@ def test_no_blending_across_a_scene_cut(second_radius):
     signatures = [SHOT_A] * 20 + [SHOT_B] * 20
     rows, _ = run_tracker(estimates, 8, signatures)
     check_one_row_per_frame_in_order(rows, 40)
-    assert rows[19].spec.radius_px == pytest.approx(3.0)
-    assert rows[20].spec.radius_px == pytest.approx(second_radius)
-    assert all(row.spec.radius_px == pytest.approx(3.0) for row in rows[:20])
-    assert all(row.spec.radius_px == pytest.approx(second_radius) for row in rows[20:])
+    assert rows[19].spec.get("radius") == pytest.approx(3.0)
+    assert rows[20].spec.get("radius") == pytest.approx(second_radius)
+    assert all(row.spec.get("radius") == pytest.approx(3.0) for row in rows[:20])
+    assert all(row.spec.get("radius") == pytest.approx(second_radius) for row in rows[20:])
     assert [row.index for row in rows if row.scene_cut] == [0, 20]
 
 
@@ -166,7 +166,7 @@ def test_without_a_cut_a_small_step_is_smoothed():
     estimates = [defocus(3.0) for _ in range(20)] + [defocus(3.5) for _ in range(20)]
     rows, _ = run_tracker(estimates, 8)
     assert [row.index for row in rows if row.scene_cut] == [0]
-    assert 3.0 < rows[19].spec.radius_px < 3.5 or 3.0 < rows[20].spec.radius_px < 3.5
+    assert 3.0 < rows[19].spec.get("radius") < 3.5 or 3.0 < rows[20].spec.get("radius") < 3.5
 
 
 def test_none_frame_inside_a_defocus_shot_takes_the_neighbours_kernel():
@@ -174,8 +174,8 @@ def test_none_frame_inside_a_defocus_shot_takes_the_neighbours_kernel():
     estimates[10] = none()
     estimates[11] = none()
     rows, _ = run_tracker(estimates, 5)
-    assert rows[10].spec == KernelSpec("defocus", radius_px=4.0)
-    assert rows[11].spec == KernelSpec("defocus", radius_px=4.0)
+    assert rows[10].spec == KernelSpec.of("defocus", radius=4.0)
+    assert rows[11].spec == KernelSpec.of("defocus", radius=4.0)
     assert rows[10].estimate.kind == "none"  # the raw estimate is kept as found
 
 
@@ -183,7 +183,7 @@ def test_low_confidence_disagreeing_frame_barely_moves_the_kernel():
     estimates = [defocus(4.0) for _ in range(21)]
     estimates[10] = defocus(4.6, confidence=0.01)  # within the outlier floor, but doubtful
     rows, _ = run_tracker(estimates, 5)
-    assert rows[10].spec.radius_px == pytest.approx(4.0)
+    assert rows[10].spec.get("radius") == pytest.approx(4.0)
 
 
 def test_all_none_frames_give_none():
@@ -204,7 +204,7 @@ def test_kind_follows_the_majority_of_the_window():
     estimates = [motion(10.0, 40.0) for _ in range(15)]
     estimates[7] = defocus(5.0)
     rows, _ = run_tracker(estimates, 4)
-    assert all(row.spec == KernelSpec("motion", length_px=10.0, angle_deg=40.0) for row in rows)
+    assert all(row.spec == KernelSpec.of("motion", length=10.0, angle=40.0) for row in rows)
 
 
 @pytest.mark.parametrize("smoothing_frames", [0, 1, 3, 6])
@@ -279,7 +279,7 @@ def test_tracker_analyse_estimates_a_real_frame(camera):
     luma = np.round(blurred * 255).astype(np.uint8)
     analysis = BlurTracker("auto", 2).analyse(SimpleNamespace(index=0, time_s=0.0, planes=[luma]))
     assert analysis.estimate.kind == "defocus"
-    assert abs(analysis.estimate.defocus.radius_px - 4.0) <= 0.5
+    assert abs(analysis.estimate.fit("defocus").radius_px - 4.0) <= 0.5
     assert analysis.signature.shape == (18, 32)
     np.testing.assert_allclose(analysis.signature.mean(), luma.mean() / 255.0, atol=0.01)
 
@@ -295,21 +295,21 @@ def test_tracker_rejects_unknown_family():
 
 
 def test_quantised_spec_steps_and_angle_range():
-    assert quantised_spec("defocus", radius_px=3.14) == KernelSpec("defocus", radius_px=3.15)
-    assert quantised_spec("defocus", radius_px=3.12) == KernelSpec("defocus", radius_px=3.1)
-    assert quantised_spec("defocus", radius_px=0.01).radius_px == kernels.RADIUS_STEP_PX
-    spec = quantised_spec("motion", length_px=12.29, angle_deg=-0.2)
-    assert spec == KernelSpec("motion", length_px=12.3, angle_deg=0.0)
-    assert quantised_spec("motion", length_px=12.24, angle_deg=1.0).length_px == 12.2
-    assert quantised_spec("motion", length_px=9.0, angle_deg=179.8).angle_deg == 0.0
-    assert quantised_spec("motion", length_px=9.0, angle_deg=370.26).angle_deg == 10.5
-    assert quantised_spec("motion", length_px=0.3, angle_deg=5.0).length_px == 1.0
-    assert quantised_spec("gaussian", sigma_px=1.23).sigma_px == pytest.approx(1.25)
-    assert quantised_spec("none") == KernelSpec("none")
+    assert quantised_spec("defocus", {"radius": 3.14}) == KernelSpec.of("defocus", radius=3.15)
+    assert quantised_spec("defocus", {"radius": 3.12}) == KernelSpec.of("defocus", radius=3.1)
+    assert quantised_spec("defocus", {"radius": 0.01}).get("radius") == 0.05
+    spec = quantised_spec("motion", {"length": 12.29, "angle": -0.2})
+    assert spec == KernelSpec.of("motion", length=12.3, angle=0.0)
+    assert quantised_spec("motion", {"length": 12.24, "angle": 1.0}).get("length") == 12.2
+    assert quantised_spec("motion", {"length": 9.0, "angle": 179.8}).get("angle") == 0.0
+    assert quantised_spec("motion", {"length": 9.0, "angle": 370.26}).get("angle") == 10.5
+    assert quantised_spec("motion", {"length": 0.3, "angle": 5.0}).get("length") == 1.0
+    assert quantised_spec("gaussian", {"sigma": 1.23}).get("sigma") == pytest.approx(1.25)
+    assert quantised_spec("none", {}) == KernelSpec("none")
     with pytest.raises(InvalidParameterError):
-        quantised_spec("file")
+        quantised_spec("file", {})
     # Equal specs hash equal: a steady blur reuses one cached deconvolver.
-    assert hash(quantised_spec("defocus", radius_px=3.02)) == hash(quantised_spec("defocus", radius_px=2.98))
+    assert hash(quantised_spec("defocus", {"radius": 3.02})) == hash(quantised_spec("defocus", {"radius": 2.98}))
 
 
 # --------------------------------------------------------------------------------------
@@ -337,12 +337,12 @@ def specs(schedule, indexes, times=None):
 def test_keyframes_interpolate_linearly_and_hold_outside():
     schedule = keyframe_schedule("psf.kind=defocus",
                                  "psf.keyframes=[{frame=4, radius=2.0}, {frame=14, radius=4.0}, {frame=20, radius=1.0}]")
-    radii = [s.radius_px for s in specs(schedule, range(25))]
+    radii = [s.get("radius") for s in specs(schedule, range(25))]
     expected = [2.0] * 5 + [2.0 + 0.2 * k for k in range(1, 11)] + [4.0 - 0.5 * k for k in range(1, 7)] + [1.0] * 4
     np.testing.assert_allclose(radii, expected, atol=1e-9)
     assert specs(keyframe_schedule("psf.kind=defocus",
                                    "psf.keyframes=[{frame=0, radius=2.0}, {frame=10, radius=4.0}]"), [5])[0] \
-        == KernelSpec("defocus", radius_px=3.0)
+        == KernelSpec.of("defocus", radius=3.0)
 
 
 def test_keyframes_by_time_use_the_frame_time():
@@ -350,7 +350,7 @@ def test_keyframes_by_time_use_the_frame_time():
                                  "psf.keyframes=[{time_s=1.0, radius=2.0}, {time_s=2.0, radius=4.0}]")
     # Times that are not index / fps: the schedule must read item.time_s.
     out = specs(schedule, [0, 1, 2, 3, 4], times=[0.5, 1.25, 1.5, 2.0, 7.0])
-    assert [s.radius_px for s in out] == pytest.approx([2.0, 2.5, 3.0, 4.0, 4.0])
+    assert [s.get("radius") for s in out] == pytest.approx([2.0, 2.5, 3.0, 4.0, 4.0])
 
 
 def test_keyframes_by_time_without_timestamps_use_the_frame_rate():
@@ -358,7 +358,7 @@ def test_keyframes_by_time_without_timestamps_use_the_frame_rate():
                                  "psf.keyframes=[{time_s=0.0, radius=2.0}, {time_s=1.0, radius=4.0}]",
                                  frame_rate=Fraction(10))
     out = specs(schedule, [0, 5, 10], times=[None, None, None])
-    assert [s.radius_px for s in out] == pytest.approx([2.0, 3.0, 4.0])
+    assert [s.get("radius") for s in out] == pytest.approx([2.0, 3.0, 4.0])
     no_rate = keyframe_schedule("psf.kind=defocus",
                                 "psf.keyframes=[{time_s=0.0, radius=2.0}, {time_s=1.0, radius=4.0}]",
                                 frame_rate=None)
@@ -370,8 +370,8 @@ def test_motion_keyframes_turn_the_short_way_round():
     schedule = keyframe_schedule("psf.kind=motion", "psf.length=10", "psf.angle=0",
                                  "psf.keyframes=[{frame=0, length=8.0, angle=170}, {frame=10, length=12.0, angle=10}]")
     out = specs(schedule, [0, 5, 10, 15, 2, 8])
-    assert [s.length_px for s in out] == pytest.approx([8.0, 10.0, 12.0, 12.0, 8.8, 11.2])
-    angles = [s.angle_deg for s in out]
+    assert [s.get("length") for s in out] == pytest.approx([8.0, 10.0, 12.0, 12.0, 8.8, 11.2])
+    angles = [s.get("angle") for s in out]
     assert angle_distance(angles[1], 0.0) <= 0.5, angles  # midway is 180 = 0, not 90
     assert angles[0] == pytest.approx(170.0) and angles[2] == pytest.approx(10.0)
     assert angles[4] == pytest.approx(174.0) and angles[5] == pytest.approx(6.0)
@@ -382,15 +382,15 @@ def test_motion_keyframes_fall_back_on_the_section_values():
     schedule = keyframe_schedule("psf.kind=motion", "psf.length=10", "psf.angle=30",
                                  "psf.keyframes=[{frame=0, length=4.0}, {frame=10, length=8.0}]")
     out = specs(schedule, [0, 5, 10])
-    assert out == [KernelSpec("motion", length_px=4.0, angle_deg=30.0),
-                   KernelSpec("motion", length_px=6.0, angle_deg=30.0),
-                   KernelSpec("motion", length_px=8.0, angle_deg=30.0)]
+    assert out == [KernelSpec.of("motion", length=4.0, angle=30.0),
+                   KernelSpec.of("motion", length=6.0, angle=30.0),
+                   KernelSpec.of("motion", length=8.0, angle=30.0)]
 
 
 def test_gaussian_keyframes():
     schedule = keyframe_schedule("psf.kind=gaussian", "psf.sigma=5.0",
                                  "psf.keyframes=[{frame=0, sigma=1.0}, {frame=4, sigma=2.0}]")
-    assert [s.sigma_px for s in specs(schedule, [0, 1, 2, 6])] == pytest.approx([1.0, 1.25, 1.5, 2.0])
+    assert [s.get("sigma") for s in specs(schedule, [0, 1, 2, 6])] == pytest.approx([1.0, 1.25, 1.5, 2.0])
 
 
 @pytest.mark.parametrize(
@@ -413,7 +413,7 @@ def test_schedule_for_picks_the_schedule():
     assert schedule_for(load_config(None, ["psf.kind=auto-defocus"]).psf).family == "defocus"
     fixed = schedule_for(load_config(None, ["psf.kind=defocus", "psf.radius=2.5"]).psf)
     assert isinstance(fixed, FixedSchedule)
-    assert fixed.push(item(3))[0].spec == KernelSpec("defocus", radius_px=2.5)
+    assert fixed.push(item(3))[0].spec == KernelSpec.of("defocus", radius=2.5)
 
 
 @pytest.mark.parametrize(

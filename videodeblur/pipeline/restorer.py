@@ -1,0 +1,98 @@
+"""Restore the planes of a frame with the kernel its schedule decided."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from videodeblur.cache import LockedLRU
+from videodeblur.config import Config
+from videodeblur.errors import ProcessingError
+from videodeblur.io import FrameItem, VideoInfo
+from videodeblur.io.planes import plane_shapes
+from videodeblur.pipeline.kernels import NONE, KernelSpec, kernel_for_plane
+from videodeblur.pipeline.schedules import FixedSchedule, schedule_for
+from videodeblur.restoration import FrameDeconvolver
+
+#: Kernels whose deconvolvers a FrameRestorer keeps (estimated and keyframed blurs change).
+DECONVOLVER_CACHE_SIZE = 4
+
+
+class FrameRestorer:
+    """Restores the planes of :class:`FrameItem` objects; shared by worker threads.
+
+    Parameters
+    ----------
+    config : Config
+        Uses ``psf``, ``deconvolution.method/nsr/edgetaper/planes``.
+    info : VideoInfo
+        Frame size, pixel format and bit depth of the stream.
+
+    Notes
+    -----
+    Deconvolvers (each with its OTF, taper weights and cached filters) are kept per
+    :class:`KernelSpec`, the most recently used :data:`DECONVOLVER_CACHE_SIZE` of them, so a
+    steady estimated or keyframed blur builds its filters once.
+    """
+
+    def __init__(self, config: Config, info: VideoInfo):
+        self.config = config
+        self.info = info
+        self.max_value = float((1 << info.bit_depth) - 1)
+        self.scale = 1.0 / self.max_value
+        shapes = plane_shapes(info.pix_fmt, info.width, info.height)
+        # Y only, or Y, U and V; an alpha plane is never touched.
+        restored_planes = 1 if config.deconvolution.planes == "luma" else min(3, len(shapes))
+        self._plane_shapes = shapes[:restored_planes]
+        self._deconvolvers: LockedLRU[dict[int, FrameDeconvolver]] = LockedLRU(DECONVOLVER_CACHE_SIZE)
+        # The schedule decides which kind of kernel this config has (and refuses, here and
+        # before any output exists, a video too small to estimate on).
+        schedule = self.schedule()
+        self.fixed_spec = schedule.spec if isinstance(schedule, FixedSchedule) else None
+        if self.fixed_spec is not None:
+            self.deconvolvers_for(self.fixed_spec)  # a bad kernel fails here, before any frame is decoded
+
+    def schedule(self):
+        """A fresh schedule deciding each frame's kernel for one pass over the video."""
+        return schedule_for(self.config.psf, self.info, self.max_value)
+
+    def deconvolvers_for(self, spec: KernelSpec) -> dict[int, FrameDeconvolver]:
+        """The per-plane deconvolvers of one kernel (built once, then cached)."""
+        return self._deconvolvers.get(spec, lambda: self._build_deconvolvers(spec))
+
+    def _build_deconvolvers(self, spec: KernelSpec) -> dict[int, FrameDeconvolver]:
+        kernel = spec.kernel()
+        settings = self.config.deconvolution
+        deconvolvers = {}
+        for plane, (rows, columns) in enumerate(self._plane_shapes):
+            plane_kernel = kernel_for_plane(kernel, columns / self.info.width, rows / self.info.height)
+            deconvolvers[plane] = FrameDeconvolver(plane_kernel, (rows, columns), method=settings.method,
+                                                   nsr=settings.nsr, edgetaper=settings.edgetaper)
+        return deconvolvers
+
+    def restore_plane(self, deconvolver: FrameDeconvolver, plane: np.ndarray) -> np.ndarray:
+        """Restore one integer plane and return it in the same dtype, rounded and clipped."""
+        # Back to integers, rounding half up: the restoration comes back already scaled to the
+        # integer range and 0.5 higher (folded into the filter: no extra pass), so clipping
+        # to [0.5, max + 0.5] and truncating gives the nearest legal value, in the one pass
+        # that reads the FFT buffer.
+        restored = np.empty(plane.shape, dtype=plane.dtype)
+        return deconvolver.restore(plane, out=restored, input_scale=self.scale, output_scale=self.max_value,
+                                   output_offset=0.5, clip=(0.5, self.max_value + 0.5)).image
+
+    def restore(self, item: FrameItem, spec: KernelSpec | None = None) -> FrameItem:
+        """A new FrameItem with the configured planes restored; timing fields unchanged.
+
+        ``spec`` is the frame's kernel (from the schedule); None means the fixed ``[psf]``
+        kernel. A spec of kind ``"none"`` returns the frame unchanged.
+        """
+        spec = spec if spec is not None else self.fixed_spec
+        if spec is None:
+            raise ProcessingError(f"frame {item.index}: no kernel decided (psf.kind = {self.config.psf.kind!r})")
+        if spec.kind == NONE:
+            return item
+        planes = list(item.planes)
+        for plane_index, deconvolver in self.deconvolvers_for(spec).items():
+            planes[plane_index] = self.restore_plane(deconvolver, planes[plane_index])
+        return replace(item, planes=planes)

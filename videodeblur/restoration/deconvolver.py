@@ -1,0 +1,163 @@
+"""The restoration shell: validate, copy/pad/taper into an FFT buffer, run a method, convert the output.
+
+:class:`FrameDeconvolver` is what the video pipeline calls for every plane; the method itself
+(Wiener, Tikhonov, total variation) is an object from :mod:`videodeblur.restoration.methods`,
+chosen through :mod:`videodeblur.registry`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from videodeblur import registry
+from videodeblur.core import psf as psf_models
+from videodeblur.core.edgetaper import edgetaper_inplace, taper_plan
+from videodeblur.core.fourier import fast_shape, psf2otf
+from videodeblur.errors import InvalidParameterError
+from videodeblur.fft.plans import frame_transform
+from videodeblur.restoration.methods import Regularisation, Scaling
+
+
+def validate_nsr(nsr):
+    """``"auto"`` or a positive finite float, else :class:`InvalidParameterError`."""
+    if isinstance(nsr, str) and nsr == "auto":
+        return nsr
+    if not isinstance(nsr, (bool, str)):
+        try:
+            value = float(nsr)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if np.isfinite(value) and value > 0:
+            return value
+    raise InvalidParameterError(f'nsr must be "auto" or a positive number, got {nsr!r}')
+
+
+class Restored(NamedTuple):
+    """A restored frame and the regularisation its method chose for it."""
+
+    image: np.ndarray
+    regularisation: Regularisation
+
+
+class FrameDeconvolver:
+    """Restores 2-D frames of one shape blurred by one kernel.
+
+    Everything that depends only on (shape, kernel, settings) is computed once here and in the
+    method object: the OTF, the edgetaper weights, the noise-fit frequencies and, per
+    regularisation value, the filter itself. One instance may be shared by many threads: each
+    thread uses its own FFT buffer, and the method keeps no per-frame state.
+
+    Parameters
+    ----------
+    kernel : array_like
+        The PSF (normalised here).
+    frame_shape : tuple of int
+        (rows, columns) of the frames to restore.
+    method : str
+        A registered restoration method (:mod:`videodeblur.registry`): ``"wiener"`` (Wiener
+        with a power-law image spectrum, frequency-dependent NSR), ``"tikhonov"`` (gradient
+        regulariser) or ``"tv"`` (total variation: sharper and cleaner, about 15 times slower).
+    nsr : "auto" or float
+        ``"auto"`` estimates noise and image spectrum per frame (see :mod:`videodeblur.core.noise`);
+        a number is the NSR (Wiener, constant over frequency), lambda (Tikhonov) or the weight
+        of the total variation (tv).
+    edgetaper : bool
+        Taper the borders before the circular deconvolution (strongly recommended).
+
+    Attributes
+    ----------
+    method : RestorationMethod
+        The prepared method (:mod:`videodeblur.restoration.methods`).
+    """
+
+    def __init__(self, kernel, frame_shape, method="wiener", nsr="auto", edgetaper=True):
+        entry = registry.method(method)
+        nsr = validate_nsr(nsr)
+        self.method_name = entry.name
+        self.edgetaper = bool(edgetaper)
+        self.kernel = psf_models.normalise(kernel)
+        rows, columns = (int(n) for n in frame_shape)
+        if self.kernel.shape[0] > rows or self.kernel.shape[1] > columns:
+            raise InvalidParameterError(
+                f"the PSF ({self.kernel.shape[1]}x{self.kernel.shape[0]} px) is larger than the frame "
+                f"({columns}x{rows} px)"
+            )
+        if rows < 3 or columns < 3:
+            raise InvalidParameterError(f"frames must be at least 3x3 pixels, got {columns}x{rows}")
+        self.frame_shape = (rows, columns)
+        self.padded_shape = fast_shape(self.frame_shape)
+        self.otf = psf2otf(self.kernel, self.padded_shape)
+        self.taper_plan = taper_plan(self.padded_shape, self.kernel) if self.edgetaper else None
+        self.method = registry.resolve(entry.implementation)(self.otf, self.padded_shape, nsr)
+
+    def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0,
+                output_scale: float = 1.0, output_offset: float = 0.0,
+                clip: tuple[float, float] | None = None) -> Restored:
+        """Restore one 2-D frame of ``frame_shape``.
+
+        The result is ``restored * output_scale + output_offset``, where ``restored`` is the
+        restoration of ``frame * input_scale``. For the linear methods the scales and the offset
+        cost nothing: they are folded into the cached filter and the spectrum's DC bin.
+
+        Parameters
+        ----------
+        frame : numpy.ndarray
+            2-D frame; ``frame * input_scale`` should be in [0, 1]. Integer planes (uint8,
+            uint16) are converted while being copied into the FFT buffer, with no temporary.
+        out : numpy.ndarray, optional
+            Array of ``frame_shape`` to write the result into, of any real dtype: an integer
+            array receives the result truncated (with ``clip`` and ``output_offset = 0.5``,
+            rounded into range), converted in the same pass that reads the FFT buffer.
+        input_scale : float
+            Factor applied to ``frame`` first, e.g. ``1 / 255`` for 8-bit planes.
+        output_scale, output_offset : float
+            Applied to the restored frame, e.g. ``255`` and ``0.5`` to round to 8 bits by
+            truncation.
+        clip : tuple of float, optional
+            ``(low, high)``: clip the result to this range (after scale and offset). Not
+            clipped by default: overshoot is information a float caller may want.
+
+        Returns
+        -------
+        Restored
+            ``image`` (``out``, or a new float32 array) and the ``regularisation`` chosen.
+        """
+        if frame.shape != self.frame_shape:
+            raise InvalidParameterError(f"frame shape {frame.shape} does not match {self.frame_shape}")
+        if out is not None and (out.shape != self.frame_shape or out.dtype.kind not in "uif"
+                                or not out.flags.writeable):
+            raise InvalidParameterError(
+                f"out must be a writeable real array of shape {self.frame_shape}, got {out.dtype} {out.shape}")
+        rows, columns = self.frame_shape
+        pair = frame_transform(self.padded_shape)
+        buffer = pair.frame
+        # A plain converting copy: half the cost of converting and scaling in one pass.
+        np.copyto(buffer[:rows, :columns], frame, casting="unsafe")
+        if self.padded_shape != self.frame_shape:
+            reflect_pad_inplace(buffer, rows, columns)
+        if self.edgetaper:
+            edgetaper_inplace(buffer, self.taper_plan)
+        restored, regularisation = self.method.restore(pair, self.frame_shape,
+                                                       Scaling(input_scale, output_scale, output_offset))
+        if out is None:
+            out = np.empty(self.frame_shape, dtype=np.float32)
+        if clip is None:
+            np.copyto(out, restored, casting="unsafe")
+        else:
+            np.clip(restored, np.float32(clip[0]), np.float32(clip[1]), out=out, casting="unsafe")
+        return Restored(out, regularisation)
+
+
+def reflect_pad_inplace(buffer: np.ndarray, rows: int, columns: int) -> None:
+    """Fill buffer beyond [:rows, :columns] with a mirror image of the frame (no jump at the seam)."""
+    padded_rows, padded_columns = buffer.shape
+    extra_columns = padded_columns - columns
+    if extra_columns:
+        source = np.arange(columns - 1, columns - 1 - extra_columns, -1) % columns
+        buffer[:rows, columns:] = buffer[:rows, source]
+    extra_rows = padded_rows - rows
+    if extra_rows:
+        source = np.arange(rows - 1, rows - 1 - extra_rows, -1) % rows
+        buffer[rows:, :] = buffer[source, :]
