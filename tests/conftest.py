@@ -8,17 +8,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# ``benchmarks`` (blur_valid, psnr) and ``tests.media`` are imported from the repository root,
-# also when pytest is started as ``pytest`` rather than ``python -m pytest``.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 
 @pytest.fixture(scope="session", autouse=True)

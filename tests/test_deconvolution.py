@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage
 
-from benchmarks.common import add_noise_and_quantise, blur_valid, border, psnr
+from imaging import add_noise_and_quantise, blur_valid, border, psnr
 from videodeblur import FrameDeconvolver, deconvolve, psf
 from videodeblur.core.deconvolution import apply_filter, tikhonov, tikhonov_filter, wiener, wiener_filter
 from videodeblur.core.edgetaper import edgetaper

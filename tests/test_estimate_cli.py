@@ -10,13 +10,12 @@ PyAV (tests/media.py).
 from __future__ import annotations
 
 import csv
-from fractions import Fraction
 
-import av
 import cv2
 import numpy as np
 import pytest
 
+from imaging import blurred_frames, luma_psnr, moving_window, sharpness, write_luma_clip
 from media import decode_frames
 from videodeblur import deblur_file
 from videodeblur.cli import main as cli_main
@@ -34,39 +33,15 @@ AUTO = ["--set", "psf.kind=auto"]
 
 def sharp_frames(camera) -> list[np.ndarray]:
     """Luma of each frame: the window moves 5 px right and 3 px down per frame, plus 1 level of noise."""
-    rng = np.random.default_rng(0)
-    image = camera * 255.0
-    frames = []
-    for i in range(FRAMES):
-        crop = image[3 * i : 3 * i + HEIGHT, 5 * i : 5 * i + WIDTH]
-        frames.append(np.clip(np.rint(crop + rng.normal(0.0, 1.0, crop.shape)), 0, 255).astype(np.uint8))
-    return frames
+    return moving_window(camera, FRAMES, WIDTH, HEIGHT)
 
 
 def defocused(frames: list[np.ndarray]) -> list[np.ndarray]:
-    kernel = psf.disk(RADIUS_PX)
-    out = []
-    for luma in frames:
-        blurred = cv2.filter2D(luma.astype(np.float32), -1, kernel, borderType=cv2.BORDER_REFLECT)
-        out.append(np.clip(np.rint(blurred), 0, 255).astype(np.uint8))
-    return out
+    return blurred_frames(frames, psf.disk(RADIUS_PX))
 
 
 def write_clip(path, lumas: list[np.ndarray], codec: str = "ffv1", options: dict | None = None):
-    """Write 4:2:0 frames with the given luma planes and flat (128) chroma."""
-    height, width = lumas[0].shape
-    chroma = np.full((height // 4, width), 128, np.uint8)  # two half-size planes, packed as PyAV expects
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=FPS, options=dict(options or {}))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.time_base = Fraction(1, FPS)
-        for i, luma in enumerate(lumas):
-            frame = av.VideoFrame.from_ndarray(np.concatenate([luma, chroma, chroma]), format="yuv420p")
-            frame.pts = i
-            frame.time_base = Fraction(1, FPS)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
+    return write_luma_clip(path, lumas, FPS, codec, options)
 
 
 @pytest.fixture(scope="module")
@@ -88,18 +63,6 @@ def read_csv(path):
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         return reader.fieldnames, list(reader)
-
-
-def luma_psnr(a: np.ndarray, b: np.ndarray, border: int = 8) -> float:
-    region = (slice(border, -border), slice(border, -border))
-    error = np.mean((a[region].astype(np.float64) - b[region].astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / error))
-
-
-def sharpness(luma: np.ndarray, border: int = 8) -> float:
-    """Mean absolute Laplacian away from the borders."""
-    laplacian = cv2.Laplacian(luma.astype(np.float64), cv2.CV_64F)
-    return float(np.abs(laplacian[border:-border, border:-border]).mean())
 
 
 # --------------------------------------------------------------------------------------

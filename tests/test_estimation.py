@@ -299,7 +299,6 @@ def test_estimate_does_not_depend_on_scale_or_dtype(camera):
 
 
 def test_a_decisive_defocus_skips_the_motion_search_with_the_same_decision(photo):
-    from videodeblur.core import estimation
 
     spectrum = blur_spectrum(blur_noisy(photo, psf.disk(4.0)))
     auto = estimate_blur(spectrum, "auto")

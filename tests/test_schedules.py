@@ -17,7 +17,6 @@ import pytest
 from videodeblur.config import load_config
 from videodeblur.core.estimation import BlurEstimate, DefocusFit, MotionFit
 from videodeblur.errors import ConfigError, InvalidParameterError
-from videodeblur.pipeline import kernels
 from videodeblur.pipeline.schedules import (
     BlurTracker,
     FixedSchedule,

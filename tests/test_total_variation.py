@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from benchmarks.common import add_noise_and_quantise, blur_valid, border, psnr
+from imaging import add_noise_and_quantise, blur_valid, border, psnr
 from videodeblur import FrameDeconvolver, deconvolve, psf
 from videodeblur.core.fourier import psf2otf
 from videodeblur.core.total_variation import (

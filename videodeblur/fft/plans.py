@@ -82,15 +82,6 @@ def save_wisdom() -> None:
         pass  # a read-only cache only costs planning time on the next run
 
 
-def reset_wisdom_state() -> None:
-    """Forget imported wisdom and this thread's plans (for tests of the wisdom round trip)."""
-    global _wisdom_loaded
-    with _planning_lock:
-        _pyfftw().forget_wisdom()
-        _wisdom_loaded = False
-    _thread_state.__dict__.clear()
-
-
 class RealFFTPair:
     """Forward ``rfft2`` and inverse ``irfft2`` for one frame shape, owned by one thread.
 

@@ -149,8 +149,9 @@ def chroma_subsampling(pix_fmt: str) -> tuple[int, int]:
     return 64 // max(1, fmt.chroma_width(64)), 64 // max(1, fmt.chroma_height(64))
 
 
-def frame_from_item(item: FrameItem, info: VideoInfo) -> av.VideoFrame:
-    """An ``av.VideoFrame`` holding the item's planes, pts, time base and the stream's colour tags."""
+def frame_from_item(item, info) -> av.VideoFrame:
+    """An ``av.VideoFrame`` holding a :class:`~videodeblur.io.reader.FrameItem`'s planes, pts and
+    time base and the colour tags of its stream's :class:`~videodeblur.io.probe.VideoInfo`."""
     try:
         frame = av.VideoFrame(info.width, info.height, item.pix_fmt)
     except (ValueError, av.error.FFmpegError):

@@ -17,7 +17,7 @@ from videodeblur.errors import InputError, InvalidParameterError
 from videodeblur.io.probe import av_message
 
 
-def frame_at(reader, index: int, frames) -> FrameItem:
+def frame_at(reader, index: int, frames):
     """Decode frame ``index`` exactly: seek to the key frame before it and decode forward.
 
     Parameters

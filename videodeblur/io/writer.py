@@ -52,7 +52,6 @@ from pathlib import Path
 
 import av
 import av.error
-import numpy as np
 
 from videodeblur import registry
 from videodeblur.errors import InvalidParameterError, OutputError

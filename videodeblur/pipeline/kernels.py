@@ -82,22 +82,6 @@ def spec_from_config(psf_section) -> KernelSpec:
     return KernelSpec.of(psf_section.kind, **psf_section.parameters)
 
 
-def kernel_from_config(psf_section) -> np.ndarray:
-    """The luma-resolution kernel that the ``[psf]`` section describes.
-
-    Parameters
-    ----------
-    psf_section : videodeblur.config.PsfSection
-        ``kind`` and the parameters that kind needs.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 kernel summing to 1.
-    """
-    return spec_from_config(psf_section).kernel()
-
-
 def kernel_for_plane(kernel: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
     """Resample a luma kernel to a subsampled plane (chroma of 4:2:0 is scale 0.5 x 0.5).
 

@@ -20,7 +20,6 @@ smoothed angle never jumps at the wrap.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 
