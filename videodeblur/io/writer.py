@@ -15,7 +15,7 @@ Findings for PyAV 18.1 this module relies on:
   and ``set_display_rotation`` put ``AV_PKT_DATA_DISPLAYMATRIX`` in the stream's coded
   side data just before the header is written. MP4/MOV (track header matrix) and
   Matroska keep it; PyAV reads it back on decoded frames and the ffmpeg CLI reports
-  it ("Display Matrix: rotation of 90.00 degrees"), see tests/test_io.py. The legacy
+  it ("Display Matrix: rotation of 90.00 degrees"), see tests/test_writer.py. The legacy
   ``rotate`` stream metadata tag is not used: the bundled FFmpeg neither exports it
   when reading a rotated MP4 nor needs it when writing one.
 * ``add_stream_from_template`` checks ``avformat_query_codec`` and raises

@@ -1,13 +1,13 @@
-"""Tests of the video I/O layer: probe, streaming read, encode + stream copy, paths.
+"""Tests of the writer (videodeblur.io.writer): encode + stream copy, decoded back and checked.
 
 Every test generates its own small media in ``tmp_path`` (tests/media.py) and checks a
-round trip by decoding the output back.
+round trip through the reader and the writer by decoding the output back independently.
+What a whole run keeps (times, audio, rotation, pixel formats) is tested through the command
+line in tests/test_cli_formats.py.
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -16,27 +16,24 @@ import av
 import numpy as np
 import pytest
 
-# tests/ has no __init__.py: pytest puts tests/ itself on sys.path, as for every test module.
 from media import (
-    corrupt_video_packet,
     decode_frames,
     frame_pts,
-    make_audio_only,
     make_clip,
     make_cover_art,
     packet_hashes,
     read_burned_index,
 )
-from videodeblur.errors import InputError, InvalidParameterError, OutputError
+from videodeblur.errors import InvalidParameterError, OutputError
 from videodeblur.io import (
     FrameItem,
-    VideoInfo,
     VideoReader,
     VideoWriter,
     atomic_output,
     check_paths,
     probe,
 )
+
 
 # BT.2020 non-constant luminance, PQ transfer, limited range (FFmpeg enum values).
 HDR_TAGS = {"color_primaries": 9, "color_trc": 16, "colorspace": 9, "color_range": 1}
@@ -71,9 +68,6 @@ def text_payloads(path) -> list[bytes]:
     return [p for p in out if p.strip(b"\x00")]
 
 
-# -- round trips --------------------------------------------------------------------
-
-
 def test_cfr_round_trip_keeps_frames_pts_and_audio(tmp_path):
     src = make_clip(tmp_path / "in.mp4", frames=20)
     out = tmp_path / "out.mp4"
@@ -105,18 +99,6 @@ def test_x264_encodes_with_frame_threads(tmp_path):
     settings = x264_settings(out)
     assert (settings["threads"], settings["sliced_threads"]) == ("2", "0")
     assert [read_burned_index(f.planes[0]) for f in decode_frames(out)] == list(range(4))
-
-
-@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
-def test_vfr_pts_survive_exactly(tmp_path, ext):
-    src = make_clip(tmp_path / f"in{ext}", frames=16, vfr=True, seed=3)
-    pts = frame_pts(src)
-    steps = np.diff(pts)
-    assert len(set(steps.tolist())) > 3, "the generator must really produce VFR"
-    out = tmp_path / f"out{ext}"
-    transcode(src, out)
-    assert frame_pts(out) == pts
-    assert probe(out).time_base == probe(src).time_base
 
 
 def _audio_times(path) -> list[Fraction]:
@@ -165,16 +147,6 @@ def test_video_that_is_not_stream_0_loses_no_frame(tmp_path):
     assert packet_hashes(out) == packet_hashes(src)
 
 
-def test_nonzero_start_time_is_kept(tmp_path):
-    src = make_clip(tmp_path / "in.mp4", frames=10, start_pts=5000)
-    assert probe(src).start_time_s == pytest.approx(0.5)
-    out = tmp_path / "out.mp4"
-    transcode(src, out)
-    assert frame_pts(out) == frame_pts(src)
-    assert frame_pts(out)[0] == 5000
-    assert probe(out).start_time_s == pytest.approx(0.5)
-
-
 @pytest.mark.parametrize("extra", [0, 1])
 def test_audio_packets_are_byte_identical(tmp_path, extra):
     src = make_clip(tmp_path / "in.mkv", frames=15, extra_audio_tracks=extra)
@@ -214,39 +186,6 @@ def test_cover_art_is_copied(tmp_path):
         assert int(c.streams.video[1].disposition) & 1024
 
 
-@pytest.mark.parametrize(
-    ("pix_fmt", "depth"),
-    [("yuv420p", 8), ("yuv420p10le", 10), ("yuv422p", 8), ("yuv444p", 8)],
-)
-def test_pix_fmt_preserved_through_x264(tmp_path, pix_fmt, depth):
-    src = make_clip(tmp_path / "in.mp4", frames=8, pix_fmt=pix_fmt, audio=False)
-    info = probe(src)
-    assert (info.pix_fmt, info.bit_depth) == (pix_fmt, depth)
-    out = tmp_path / "out.mp4"
-    transcode(src, out)
-    assert (probe(out).pix_fmt, probe(out).bit_depth) == (pix_fmt, depth)
-    frames = decode_frames(out)
-    assert [read_burned_index(f.planes[0], depth) for f in frames] == list(range(8))
-    if depth > 8:
-        y = frames[0].planes[0]
-        assert y.dtype == np.uint16
-        # 10-bit values above 255 survive (not squeezed through 8 bits).
-        assert y.max() > 600
-        assert len(np.unique(y & 3)) > 1
-
-
-def test_reader_gives_native_10bit_planes(tmp_path):
-    src = make_clip(tmp_path / "in.mkv", frames=3, pix_fmt="yuv420p10le", codec="ffv1", audio=False)
-    with VideoReader(src) as reader:
-        items = [e for e in reader.events() if isinstance(e, FrameItem)]
-    assert len(items) == 3
-    y, u, v = items[0].planes
-    assert y.dtype == u.dtype == np.uint16
-    assert y.shape == (48, 64) and u.shape == v.shape == (24, 32)
-    assert y.flags.c_contiguous and u.flags.c_contiguous
-    assert 255 < y.max() <= 1023
-
-
 def test_colour_tags_are_carried(tmp_path):
     src = make_clip(tmp_path / "in.mp4", frames=5, pix_fmt="yuv420p10le", color_tags=HDR_TAGS, audio=False)
     info = probe(src)
@@ -262,21 +201,6 @@ def test_colour_tags_are_carried(tmp_path):
     transcode(plain, tmp_path / "plain_out.mp4")
     p = probe(tmp_path / "plain_out.mp4")
     assert (p.color_primaries, p.color_trc, p.colorspace) == (None, None, None)
-
-
-@pytest.mark.parametrize(("ext", "rotation"), [(".mp4", 90), (".mp4", 270), (".mov", 180), (".mkv", 90)])
-def test_rotation_is_carried(tmp_path, ext, rotation):
-    src = make_clip(tmp_path / f"in{ext}", frames=4, rotation=rotation, audio=False)
-    assert probe(src).rotation_deg == rotation
-    out = tmp_path / f"out{ext}"
-    transcode(src, out)
-    info = probe(out)
-    assert info.rotation_deg == rotation
-    assert info.display_matrix == probe(src).display_matrix
-    # Planes are stored unrotated: the size is the coded one, rotation is metadata.
-    assert (info.width, info.height) == (64, 48)
-    # Decoded frames report FFmpeg's (-180, 180] convention.
-    assert decode_frames(out)[0].rotation % 360 == rotation
 
 
 def test_rotation_is_visible_to_the_ffmpeg_cli(tmp_path):
@@ -317,24 +241,6 @@ def test_identity_ffv1_is_bit_exact(tmp_path, pix_fmt, size):
             assert pa.shape == pb.shape
             assert np.array_equal(pa, pb)
     assert packet_hashes(out) == packet_hashes(src)
-
-
-def test_odd_size_4_4_4_through_x264(tmp_path):
-    src = make_clip(tmp_path / "in.mkv", frames=5, width=67, height=45, pix_fmt="yuv444p", codec="ffv1")
-    out = tmp_path / "out.mp4"
-    transcode(src, out, codec="libx264")
-    info = probe(out)
-    assert (info.width, info.height, info.pix_fmt) == (67, 45, "yuv444p")
-    assert [read_burned_index(f.planes[0]) for f in decode_frames(out)] == list(range(5))
-
-
-def test_odd_size_4_2_0_through_x264_is_refused_before_writing(tmp_path):
-    src = make_clip(tmp_path / "in.mkv", frames=3, width=67, height=45, codec="ffv1", audio=False)
-    out = tmp_path / "out.mp4"
-    with VideoReader(src) as reader:
-        with pytest.raises(OutputError, match=r"67x45.*divisible"):
-            VideoWriter(out, reader.info, reader.copy_streams, codec="libx264")
-    assert not out.exists()
 
 
 def test_libx265_10bit(tmp_path):
@@ -398,117 +304,6 @@ def test_write_frame_checks_planes(tmp_path):
         writer.write_frame(item)
 
 
-# -- reading: ranges, repeat, errors -----------------------------------------------
-
-
-def _collect(reader, **kw):
-    frames, packets = [], []
-    for e in reader.events(**kw):
-        (frames if isinstance(e, FrameItem) else packets).append(e)
-    return frames, packets
-
-
-def test_events_frame_range_and_audio_span(tmp_path):
-    src = make_clip(tmp_path / "in.mp4", frames=30)
-    with VideoReader(src) as reader:
-        frames, packets = _collect(reader, start_frame=5, end_frame=15)
-        tb = reader.info.time_base
-    assert [f.index for f in frames] == list(range(5, 15))
-    assert [read_burned_index(f.planes[0]) for f in frames] == list(range(5, 15))
-    t0, t1 = frames[0].pts * tb, (frames[-1].pts + 400) * tb
-    times = [p.pts * p.time_base for p in packets]
-    assert packets and all(t0 <= t < t1 for t in times)
-    # The whole span is covered: the gap to the bounds is under one AAC packet.
-    assert min(times) - t0 < Fraction(1024, 48000)
-    assert t1 - max(times) <= Fraction(2 * 1024, 48000)
-
-
-def test_events_time_range(tmp_path):
-    src = make_clip(tmp_path / "in.mp4", frames=30, start_pts=5000)
-    with VideoReader(src) as reader:
-        frames, packets = _collect(reader, start_s=0.2, end_s=0.6)
-    # Relative to the stream start (0.5 s): frames at 0.70 .. 1.06 s, i.e. 5 .. 14.
-    assert [f.index for f in frames] == list(range(5, 15))
-    assert all(Fraction(7, 10) <= p.pts * p.time_base < Fraction(11, 10) for p in packets)
-
-
-def test_events_second_call_starts_over(tmp_path):
-    src = make_clip(tmp_path / "in.mp4", frames=12)
-    with VideoReader(src) as reader:
-        f1, p1 = _collect(reader)
-        f2, p2 = _collect(reader)
-        f3, _ = _collect(reader, end_frame=2)
-    assert [f.pts for f in f1] == [f.pts for f in f2]
-    assert [bytes(p) for p in p1] == [bytes(p) for p in p2]
-    assert np.array_equal(f1[7].planes[0], f2[7].planes[0])
-    assert [f.index for f in f3] == [0, 1]
-
-
-def test_events_rejects_bad_ranges(tmp_path):
-    src = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
-    with VideoReader(src) as reader:
-        with pytest.raises(InvalidParameterError):
-            reader.events(start_frame=1, end_s=2.0)
-        with pytest.raises(InvalidParameterError):
-            reader.events(start_frame=3, end_frame=2)
-        with pytest.raises(InvalidParameterError):
-            reader.events(start_s=1.0, end_s=0.5)
-        with pytest.raises(InvalidParameterError):
-            reader.events(start_frame=-1)
-
-
-def test_decode_error_names_the_frame(tmp_path):
-    src = make_clip(tmp_path / "in.mp4", frames=20, audio=False)
-    bad = corrupt_video_packet(src, tmp_path / "bad.mp4", packet_index=5)
-    with VideoReader(bad) as reader:
-        with pytest.raises(InputError, match=r"bad\.mp4'?: decode error at frame \d+") as exc:
-            for _ in reader.events():
-                pass
-        assert len(reader.decode_errors) == 1
-    assert "\n" not in str(exc.value)
-
-
-def test_probe_reports_stream_facts(tmp_path):
-    src = make_clip(tmp_path / "in.mkv", frames=10, fps=Fraction(30000, 1001), subtitles=True, extra_audio_tracks=1)
-    info = probe(src)
-    assert isinstance(info, VideoInfo)
-    assert info.path == src
-    assert info.average_rate == Fraction(30000, 1001)
-    assert info.time_base == Fraction(1, 1000)
-    assert info.stream_index == 0
-    # Matroska has no per-stream duration: this is the file's, audio included.
-    assert 10 * 1001 / 30000 <= info.duration_s < 0.4
-    assert info.frame_count in (None, 10)
-    with VideoReader(src) as reader:
-        assert [s.type for s in reader.copy_streams] == ["audio", "audio", "subtitle"]
-
-
-@pytest.mark.parametrize("case", ["missing", "directory", "empty", "text", "audio_only", "cover_art_only"])
-def test_probe_errors(tmp_path, case):
-    if case == "missing":
-        path, pattern = tmp_path / "nope.mp4", "no such file"
-    elif case == "directory":
-        path, pattern = tmp_path, "is a directory"
-    elif case == "empty":
-        path, pattern = tmp_path / "empty.mp4", "empty file"
-        path.write_bytes(b"")
-    elif case == "text":
-        path, pattern = tmp_path / "notes.mp4", "not a media file"
-        path.write_text("this is not a video\n" * 50)
-    elif case == "audio_only":
-        path, pattern = make_audio_only(tmp_path / "song.m4a"), r"no video stream \(streams: audio\)"
-    else:
-        path, pattern = make_cover_art(tmp_path / "cover.mp4"), "only an attached picture"
-    with pytest.raises(InputError, match=pattern) as exc:
-        probe(path)
-    message = str(exc.value)
-    assert f"'{path}'" in message and "\n" not in message
-    assert exc.value.exit_code == 3
-
-
-# -- writer refusals ---------------------------------------------------------------
-
-
 def test_container_that_cannot_hold_a_stream_fails_before_writing(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=4, subtitles=True)
     target = tmp_path / "out.mp4"
@@ -530,80 +325,6 @@ def test_codec_the_container_cannot_hold(tmp_path):
         with pytest.raises(InvalidParameterError, match="unknown video encoder"):
             VideoWriter(tmp_path / "o.mkv", reader.info, [], codec="no_such_codec")
     assert not (tmp_path / "o.mp4").exists()
-
-
-# -- paths ---------------------------------------------------------------------------
-
-
-def test_check_paths_refusals(tmp_path, monkeypatch):
-    src = make_clip(tmp_path / "clip.mp4", frames=2, audio=False)
-    link = tmp_path / "link.mp4"
-    link.symlink_to(src)
-    with pytest.raises(OutputError, match="same file as the input"):
-        check_paths(src, link, overwrite=True)
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(OutputError, match="same file as the input"):
-        check_paths("clip.mp4", "./clip.mp4", overwrite=True)
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    with pytest.raises(OutputError, match="same file as the input"):
-        check_paths("clip.mp4", "sub/../clip.mp4", overwrite=True)
-    other = tmp_path / "other.mp4"
-    other.write_bytes(b"x")
-    with pytest.raises(OutputError, match="exists; pass -y to overwrite"):
-        check_paths(src, other, overwrite=False)
-    check_paths(src, other, overwrite=True)
-    with pytest.raises(OutputError, match="does not exist"):
-        check_paths(src, tmp_path / "missing" / "out.mp4", overwrite=True)
-    with pytest.raises(OutputError, match="is a directory"):
-        check_paths(src, sub, overwrite=True)
-    with pytest.raises(InputError, match="no such file"):
-        check_paths(tmp_path / "absent.mp4", tmp_path / "o.mp4", overwrite=False)
-    check_paths(src, tmp_path / "new.mp4", overwrite=False)
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
-def test_check_paths_unwritable_directory(tmp_path):
-    src = make_clip(tmp_path / "clip.mp4", frames=2, audio=False)
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        with pytest.raises(OutputError, match="not writable"):
-            check_paths(src, ro / "o.mp4", overwrite=False)
-    finally:
-        ro.chmod(0o700)
-
-
-def test_atomic_output_success_leaves_only_the_target(tmp_path):
-    target = tmp_path / "out.mp4"
-    with atomic_output(target) as temp:
-        assert temp.parent == tmp_path
-        assert temp.suffix == ".mp4" and temp.name.startswith(".out.partial-")
-        temp.write_bytes(b"data")
-    assert target.read_bytes() == b"data"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
-
-
-@pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
-def test_atomic_output_removes_temp_on_exception(tmp_path, exc_type):
-    target = tmp_path / "out.mkv"
-    target.write_bytes(b"old")
-    with pytest.raises(exc_type):
-        with atomic_output(target) as temp:
-            temp.write_bytes(b"partial")
-            raise exc_type("boom")
-    assert target.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mkv"]
-
-
-def test_atomic_output_maps_disk_full(tmp_path):
-    target = tmp_path / "out.mp4"
-    with pytest.raises(OutputError, match="no space left"):
-        with atomic_output(target) as temp:
-            temp.write_bytes(b"partial")
-            raise OSError(errno.ENOSPC, "No space left on device")
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_full_pipeline_through_atomic_output(tmp_path):

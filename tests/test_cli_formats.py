@@ -23,8 +23,9 @@ from pathlib import Path
 import av
 import pytest
 
-from media import make_clip, packet_hashes
+from media import decode_frames, make_clip, packet_hashes
 from videodeblur.cli import main as cli_main
+from videodeblur.io import probe
 
 FAST = ["--quiet", "--set", "output.preset=ultrafast", "--set", "pipeline.workers=2"]
 
@@ -116,6 +117,7 @@ def _assert_refused(capsys, tmp_path: Path, code: int, *words: str) -> None:
 @pytest.mark.parametrize(
     ("ext", "codec", "pix_fmt", "size", "sets"),
     [
+        (".mp4", "libx264", "yuv420p", (64, 48), []),
         (".mp4", "libx264", "yuv444p", (65, 49), []),
         (".mkv", "ffv1", "yuv420p", (65, 49), ["output.codec=ffv1"]),
         (".mkv", "ffv1", "yuv444p", (65, 49), ["output.codec=ffv1"]),
@@ -124,7 +126,7 @@ def _assert_refused(capsys, tmp_path: Path, code: int, *words: str) -> None:
         (".mp4", "libx264", "yuv420p10le", (64, 48), []),
         (".mkv", "libx264", "yuv422p10le", (64, 48), []),
     ],
-    ids=["odd-444-x264", "odd-420-ffv1", "odd-444-ffv1", "422", "444", "420p10", "422p10-mkv"],
+    ids=["420-x264", "odd-444-x264", "odd-420-ffv1", "odd-444-ffv1", "422", "444", "420p10", "422p10-mkv"],
 )
 def test_pixel_formats_and_odd_sizes(tmp_path, capsys, ext, codec, pix_fmt, size, sets):
     src = make_clip(tmp_path / f"in{ext}", width=size[0], height=size[1], pix_fmt=pix_fmt, codec=codec, frames=8)
@@ -133,6 +135,8 @@ def test_pixel_formats_and_odd_sizes(tmp_path, capsys, ext, codec, pix_fmt, size
     _assert_nothing_lost(src, out)
     frame, _ = _first_frame(out)
     assert (frame.format.name, frame.width, frame.height) == (pix_fmt, *size)
+    if "10" in pix_fmt:  # real 10-bit values, not 8-bit ones shifted
+        assert decode_frames(out)[0].planes[0].max() > 255
 
 
 def test_odd_size_420_into_x264_is_refused_before_processing(tmp_path, capsys):
@@ -157,14 +161,19 @@ def test_interlaced_flag_and_field_order_are_kept(tmp_path, capsys, ext, x264_pa
     assert order == src_order
 
 
-@pytest.mark.parametrize("ext", [".mp4", ".mov"])
-def test_rotation_90_is_kept(tmp_path, capsys, ext):
-    src = make_clip(tmp_path / f"in{ext}", rotation=90, frames=6)
+@pytest.mark.parametrize(("ext", "rotation"), [(".mp4", 90), (".mp4", 270), (".mov", 180), (".mkv", 90)])
+def test_rotation_is_kept(tmp_path, capsys, ext, rotation):
+    src = make_clip(tmp_path / f"in{ext}", rotation=rotation, frames=6)
     out = tmp_path / f"out{ext}"
     assert _run(src, out) == 0, capsys.readouterr().err
     _assert_nothing_lost(src, out)
     frame, _ = _first_frame(out)
-    assert frame.rotation == _first_frame(src)[0].rotation == 90
+    # Decoded frames report FFmpeg's (-180, 180] convention.
+    assert frame.rotation % 360 == _first_frame(src)[0].rotation % 360 == rotation
+    info = probe(out)
+    assert info.rotation_deg == rotation and info.display_matrix == probe(src).display_matrix
+    # Planes are stored unrotated: the size is the coded one, rotation is metadata.
+    assert (info.width, info.height) == (64, 48)
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".mkv", ".mov"])
@@ -183,6 +192,7 @@ def test_nonzero_start_time(tmp_path, capsys, ext):
     assert _run(src, out) == 0, capsys.readouterr().err
     _assert_nothing_lost(src, out)
     assert _video_times(out)[0] == _video_times(src)[0] > 1
+    assert probe(out).start_time_s == pytest.approx(probe(src).start_time_s)
 
 
 @pytest.mark.parametrize("frames", [1, 2])
