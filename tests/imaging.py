@@ -1,6 +1,6 @@
 """Imaging helpers for the tests: blur without wrap-around, noise, scores, lossless luma clips.
 
-The quality protocol of ../shared/QUALITY.md in the small: blur a real image on a larger canvas
+The quality protocol of docs/quality.md in the small: blur a real image on a larger canvas
 and keep the valid region (no circular wrap-around), add Gaussian noise, quantise to 8 bits;
 score PSNR away from the borders. Clips are written with PyAV alone (not through the I/O layer
 under test) and losslessly (FFV1), so a decoded plane is exactly the array written.

@@ -39,9 +39,7 @@ def preview_decoder_threads() -> int:
 
     A preview decodes up to a GOP of frames only to reach one, so decoding speed is its latency.
     H.264 frame threads spend much of their time waiting for rows of the frames they refer to;
-    with more frames in flight the cores find more work: on the 2-core machine, decoding to
-    frames 20-240 of a 250-frame 1080p GOP took 25 % less time with 8 threads than with 3
-    (12 threads: the same as 8; 16: slower again).
+    with more frames in flight the cores find more work (docs/performance.md has the figures).
     """
     return max(8, (os.cpu_count() or 1) + 1)
 

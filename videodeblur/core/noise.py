@@ -83,8 +83,7 @@ def estimate_noise_sigma(image: np.ndarray, max_samples: int = 20_000) -> float:
 #: Exponents tried by :func:`fit_power_law`: spectra from 1/f^2 to 1/f^4. Natural images fall
 #: at least as fast as 1/f^2; a texture (brick, grass) can make the fitted slope shallower over
 #: the low frequencies, and extrapolating that to the high frequencies would leave the noise
-#: there unregularised (measured on benchmarks/quality.py: a lower bound of 0.6 instead of 1
-#: cost 0.1 dB on average and gave a worst case of -0.8 dB).
+#: there unregularised.
 ALPHA_GRID = np.round(np.arange(1.0, 2.001, 0.05), 2)
 
 

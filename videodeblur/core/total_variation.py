@@ -13,10 +13,8 @@ splitting [1]_: auxiliary gradients ``w`` are pulled towards the image's gradien
 the image a closed-form solve in the Fourier domain. Each iteration costs one forward and one
 inverse real FFT plus a few passes over the frame.
 
-On the project's quality benchmark (real photographs, 13 kernels, 1 % noise) this gains about
-1 dB of PSNR over the automatic Wiener filter, at about 15 times its cost (0.26 s per 1080p
-luma plane on the 2-core machine, against 17 ms: every pass over the frame is memory-bound
-there).
+It gains about 1 dB of PSNR over the automatic Wiener filter on real photographs, at about 15
+times its cost (every pass over the frame is memory-bound); docs/quality.md has the figures.
 
 References
 ----------
@@ -35,17 +33,14 @@ import numpy as np
 from videodeblur.core.fourier import gradient_power
 from videodeblur.errors import InvalidParameterError
 
-#: The splitting weight starts at 1 and grows by 2 sqrt(2) per iteration, as in [1]. Measured on
-#: the quality benchmark's 1 % noise track (13 kernels, 3 photographs): 6 iterations give
-#: +3.834 dB, 8 give +3.849 dB (a third more time), 12 about 0.005 dB more; 5 iterations with
-#: a faster growth lose 0.04 dB.
+#: The splitting weight starts at 1 and grows by 2 sqrt(2) per iteration, as in [1]; more
+#: iterations than these six add almost nothing for their cost (docs/quality.md).
 BETA_START = 1.0
 BETA_GROWTH = 2.0 * np.sqrt(2.0)
 ITERATIONS = 6
 #: ``lam = LAMBDA_PER_NOISE_POWER * sigma^2`` for noise of standard deviation ``sigma`` (frame in
-#: [0, 1]): the maximum a posteriori weight for gradients of scale 0.1. Fitted on the quality
-#: benchmark at 1 % noise (6 of its kernels, its 6 photographs): 6.7 .. 12.5 give the same PSNR
-#: within 0.02 dB; 3.3 and 50 lose over 1 dB.
+#: [0, 1]): the maximum a posteriori weight for gradients of scale 0.1, fitted on the quality
+#: benchmark, where the optimum is flat (docs/quality.md).
 LAMBDA_PER_NOISE_POWER = 10.0
 
 

@@ -37,8 +37,8 @@ transforms_built = 0
 
 
 def _pyfftw():
-    """pyFFTW, imported on first use: with SciPy, which it imports, it is a third of the
-    program's start-up (0.25 s), and only the blur estimator plans FFTW transforms."""
+    """pyFFTW, imported on first use: with SciPy, which it imports, it is a large part of the
+    program's start-up, and only the blur estimator plans FFTW transforms."""
     import pyfftw
 
     return pyfftw
@@ -86,9 +86,8 @@ class RealFFTPair:
     """Forward ``rfft2`` and inverse ``irfft2`` for one frame shape, owned by one thread.
 
     The transforms are OpenCV's ``dft`` and ``idft`` (Intel IPP in the opencv-python wheels,
-    AVX-512 where the CPU has it). Measured at 1080p on one thread, the pair takes 9.1 ms of
-    CPU against 12.7 ms for pyFFTW's bundled FFTW 3.3.5 (whose widest codelets are AVX)
-    with separate arrays, and 11.8 ms with both of FFTW's transforms in place.
+    AVX-512 where the CPU has it), faster than the FFTW that pyFFTW's wheels bundle, whose
+    widest codelets are AVX (docs/performance.md).
 
     Layout: one buffer of ``rows x 2 * (columns // 2 + 1)`` floats. ``frame`` is a view of it
     starting one float into each row, so that OpenCV's packed spectrum ("CCS"), written in
@@ -106,8 +105,7 @@ class RealFFTPair:
 
     Both transforms in place keep a restoration's working set to this one buffer (8 MB at
     1080p): in a run the encoder's threads evict the workers' data from the caches whenever
-    they preempt them, and every further buffer is read back from memory. Measured at 1080p,
-    the inverse in place takes 4.1 ms against 5.1 ms into a separate array.
+    they preempt them, and every further buffer is read back from memory.
     """
 
     def __init__(self, shape: tuple[int, int]):

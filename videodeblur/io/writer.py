@@ -312,9 +312,9 @@ class VideoWriter:
         stream.codec_context.options.update(options)
         # FFmpeg's own default threading (frame and slice): PyAV opens encoders with slice
         # threading only, which makes libx264 use its sliced threads, its "low-latency but
-        # lower-efficiency" mode. With frame threads a 1080p veryfast transcode through this
-        # writer runs about 20 % faster on 2 cores, as fast as the ffmpeg program's, and the
-        # file is slightly smaller. Encoders that thread internally (x265) ignore this.
+        # lower-efficiency" mode; with frame threads a transcode through this writer runs as
+        # fast as the ffmpeg program's and the file is slightly smaller (docs/performance.md).
+        # Encoders that thread internally (x265) ignore this.
         stream.codec_context.thread_type = ENCODER_THREAD_TYPE
         stream.width = info.width
         stream.height = info.height

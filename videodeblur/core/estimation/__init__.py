@@ -28,10 +28,9 @@ __all__ = [
     "average_spectra", "blur_spectrum", "estimate_blur", "estimate_defocus", "estimate_motion",
 ]
 
-#: Below these R^2 gains a model does not explain the spectrum. Sharp photographs score up
-#: to 0.12 for motion, but always at lengths under 5 px (a periodic texture such as a brick
-#: wall looks like a short streak), and under 0.01 for defocus; blurred footage scores from
-#: 0.09 (motion at 2 % noise or after H.264) and 0.04 (defocus) up.
+#: Below these R^2 gains a model does not explain the spectrum: sharp photographs fit motion
+#: only as short streaks (a periodic texture such as a brick wall looks like one) and hardly
+#: fit defocus at all, while blurred footage scores above these (docs/quality.md).
 MOTION_MIN_SCORE = 0.09
 
 DEFOCUS_MIN_SCORE = 0.04

@@ -28,14 +28,13 @@ from videodeblur.core.estimation.spectrum import BlurSpectrum
 DEFOCUS_RADII_PX = np.round(np.arange(1.0, 24.0 + 1e-9, 0.05), 4)
 
 #: Defocus tries several depths and keeps the best 2-D fit: a ring's depth depends on the
-#: noise, and a wrong depth biases the radius (by up to +0.4 px at 2 % noise with one eps).
+#: noise, and a wrong depth biases the radius.
 DEFOCUS_TEMPLATE_EPS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 #: Candidates per depth for defocus.
 DEFOCUS_CANDIDATES = 3
 
-#: Systematic errors measured by benchmarks/estimation.py (median signed error over photographs
-#: and footage, noise 0.5-2 % and H.264, radii 3-8 px, lengths 5-31 px) and added back: the
+#: Systematic errors (the median signed error on the estimation benchmark), added back: the
 #: window's leakage fills a zero more from its brighter, lower-frequency side, which moves the
 #: apparent zero outwards, i.e. the blur looks slightly smaller.
 DEFOCUS_RADIUS_BIAS_PX = -0.12

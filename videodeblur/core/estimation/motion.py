@@ -50,10 +50,8 @@ COARSE_LENGTH_STRIDE = 4
 
 REFINE_LENGTH_SPAN = 40
 
-#: Candidates of the 1-D search re-scored in 2-D, each with its coarse scan's best length. On
-#: three independent draws of the estimation benchmark (64 footage frames x 4 tracks each)
-#: the frames whose length missed by over 1 px were 14, 22 and 16 with four candidates (and
-#: full-resolution lengths), 12, 14 and 8 with six, at the same cost.
+#: Candidates of the 1-D search re-scored in 2-D, each with its coarse scan's best length: the
+#: 1-D profiles rank near-ties wrongly often enough that the 2-D score must see several.
 CANDIDATES = 6
 
 MOTION_LENGTH_BIAS_PX = -0.07
