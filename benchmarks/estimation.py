@@ -149,12 +149,12 @@ def tracked_accuracy(rng, count: int = 40) -> dict:
                        for s, length, angle in zip(sharp_frames, lengths, angles)]
             for row, length, angle in zip(track_through_tracker(blurred, "motion"), lengths, angles):
                 if row.spec.kind == "motion":
-                    motion_rows.append((angle_error(row.spec.angle_deg, angle), row.spec.length_px - length))
+                    motion_rows.append((angle_error(row.spec.get("angle"), angle), row.spec.get("length") - length))
                 else:
                     motion_rows.append((90.0, -length))
             blurred = [degrade(s, psf.disk(radius), sigma, h264, rng)[0] for s, radius in zip(sharp_frames, radii)]
             for row, radius in zip(track_through_tracker(blurred, "defocus"), radii):
-                defocus_rows.append(row.spec.radius_px - radius if row.spec.kind == "defocus" else -radius)
+                defocus_rows.append(row.spec.get("radius") - radius if row.spec.kind == "defocus" else -radius)
         results[label] = (np.array(motion_rows), np.array(defocus_rows))
     return results
 
@@ -163,21 +163,21 @@ def temporal(rng) -> dict:
     sharp_frames = consecutive_frames(48)
     out = {}
     # Constant blur: defocus r=4 and motion 15 px at 30 deg, 1 % noise.
-    for label, kernel, family, attribute in (
-        ("defocus r=4", psf.disk(4.0), "defocus", "radius_px"),
-        ("motion 15px@30", psf.motion(15.0, 30.0), "motion", "length_px"),
+    for label, kernel, family, parameter in (
+        ("defocus r=4", psf.disk(4.0), "defocus", "radius"),
+        ("motion 15px@30", psf.motion(15.0, 30.0), "motion", "length"),
     ):
         blurred = [degrade(s, kernel, 0.01, False, rng)[0] for s in sharp_frames]
         rows = track_through_tracker(blurred, family)
-        raw = [getattr(r.estimate.fit("defocus") if family == "defocus" else r.estimate.fit("motion"), attribute) for r in rows]
-        used = [getattr(r.spec, attribute) or 0.0 for r in rows]
+        raw = [r.estimate.fit(family).values[parameter] for r in rows]
+        used = [r.spec.get(parameter, 0.0) for r in rows]
         out[label] = (float(np.std(raw)), float(np.std(used)), float(np.mean(used)),
                       float(np.mean(np.abs(np.diff(used)))), float(np.std(np.diff(used))))
     # Linear focus pull 2 -> 7 px over the 48 frames.
     truth = np.linspace(2.0, 7.0, len(sharp_frames))
     blurred = [degrade(s, psf.disk(r), 0.01, False, rng)[0] for s, r in zip(sharp_frames, truth)]
     rows = track_through_tracker(blurred, "defocus")
-    used = np.array([r.spec.radius_px or 0.0 for r in rows])
+    used = np.array([r.spec.get("radius", 0.0) for r in rows])
     raw = np.array([r.estimate.fit("defocus").radius_px for r in rows])
     slope = (truth[-1] - truth[0]) / (len(truth) - 1)
     # Lag: the shift of the true ramp that best matches the smoothed track (in frames).

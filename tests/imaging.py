@@ -72,14 +72,35 @@ def moving_window(image: np.ndarray, frames: int, width: int, height: int, step=
     return out
 
 
-def blurred_frames(lumas: list[np.ndarray], kernels) -> list[np.ndarray]:
-    """Each 8-bit frame blurred by its kernel (one kernel, or one per frame), rounded back to 8 bits."""
+def to_linear_light(codes: np.ndarray, max_code: int = 255) -> np.ndarray:
+    """Limited-range BT.709 luma codes to linear light (colour-science's inverse OETF, the reference)."""
+    import colour
+
+    scale = (max_code + 1) / 256
+    return colour.oetf_inverse(np.clip((codes.astype(np.float64) - 16 * scale) / (219 * scale), 0, None),
+                               function="ITU-R BT.709")
+
+
+def to_codes(light: np.ndarray, max_code: int = 255) -> np.ndarray:
+    """Linear light to limited-range BT.709 luma codes (float, not rounded)."""
+    import colour
+
+    scale = (max_code + 1) / 256
+    return colour.oetf(np.clip(light, 0, None), function="ITU-R BT.709") * 219 * scale + 16 * scale
+
+
+def blurred_frames(lumas: list[np.ndarray], kernels, linear_light: bool = True) -> list[np.ndarray]:
+    """Each 8-bit frame blurred by its kernel (one kernel, or one per frame), rounded back to 8
+    bits; in linear light (the frames taken as limited-range BT.709 luma), as a lens blurs, or
+    on the codes themselves."""
     if isinstance(kernels, np.ndarray):
         kernels = [kernels] * len(lumas)
     out = []
     for luma, kernel in zip(lumas, kernels):
-        blurred = cv2.filter2D(luma.astype(np.float32), -1, kernel, borderType=cv2.BORDER_REFLECT)
-        out.append(np.clip(np.rint(blurred), 0, 255).astype(np.uint8))
+        values = to_linear_light(luma) if linear_light else luma.astype(np.float64)
+        blurred = cv2.filter2D(values.astype(np.float32), -1, kernel, borderType=cv2.BORDER_REFLECT)
+        coded = to_codes(blurred) if linear_light else blurred
+        out.append(np.clip(np.rint(coded), 0, 255).astype(np.uint8))
     return out
 
 

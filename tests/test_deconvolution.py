@@ -380,7 +380,7 @@ class FixedWiener(Wiener):
 
     fixed = (1e-2, 0.0)
 
-    def regularisation_for(self, spectrum, noise=None):
+    def regularisation_for(self, spectrum, noise=None, weighting=(1.0, 0.0)):
         return Regularisation(*self.fixed)
 
 

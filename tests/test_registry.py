@@ -30,11 +30,12 @@ def box(width: float) -> np.ndarray:
 class PassThrough:
     """A throwaway restoration method: the (scaled) frame, untouched."""
 
-    def __init__(self, otf, padded_shape, nsr):
+    def __init__(self, otf, padded_shape, nsr, strength):
         self.padded_shape = padded_shape
 
-    def restore(self, pair, frame_shape, scaling):
+    def restore(self, pair, frame_shape, coding):
         rows, columns = frame_shape
+        scaling = coding.scaling()
         frame = pair.frame[:rows, :columns]
         frame *= np.float32(scaling.input_scale * scaling.output_scale)
         frame += np.float32(scaling.output_offset)
@@ -112,6 +113,7 @@ def test_a_registered_method_is_what_a_run_uses(throwaway_entries, box_clip, tmp
     out = tmp_path / "same.mkv"
     assert cli_main(["run", str(clip), "-o", str(out), "--set", "psf.kind=box", "--set", "psf.width=5",
                      "--set", "deconvolution.method=passthrough", "--set", "deconvolution.edgetaper=false",
+                     "--set", "deconvolution.light=encoded",
                      "--set", "output.codec=ffv1", "-q"]) == 0
     assert all(np.array_equal(frame.planes[0], luma) for frame, luma in zip(decode_frames(out), blurred))
 

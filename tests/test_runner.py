@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from imaging import to_codes, to_linear_light
 from media import decode_frames, frame_pts, make_clip, packet_hashes
 from videodeblur import deblur_file, psf
 from videodeblur.cli import main as cli_main
@@ -28,12 +29,11 @@ class Blurrer:
         self.kernel = psf.disk(BLUR_RADIUS_PX)
 
     def restore(self, item):
-        planes = [
-            np.clip(np.rint(cv2.filter2D(plane.astype(np.float32), -1, self.kernel, borderType=cv2.BORDER_REFLECT)),
-                    0, self.max_value).astype(plane.dtype)
-            for plane in item.planes[:1]
-        ] + list(item.planes[1:])
-        return replace(item, planes=planes)
+        # In linear light, as a lens blurs (the clips are untagged, limited-range BT.709).
+        light = to_linear_light(item.planes[0], int(self.max_value))
+        blurred = cv2.filter2D(light.astype(np.float32), -1, self.kernel, borderType=cv2.BORDER_REFLECT)
+        luma = np.clip(np.rint(to_codes(blurred, int(self.max_value))), 0, self.max_value).astype(item.planes[0].dtype)
+        return replace(item, planes=[luma, *item.planes[1:]])
 
 
 @pytest.fixture(scope="module")

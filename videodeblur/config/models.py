@@ -24,6 +24,8 @@ MAX_FRAMES_IN_FLIGHT = 1024
 #: Largest ``psf.smoothing_frames``.
 MAX_SMOOTHING_FRAMES = 100
 PLANES: tuple[str, ...] = ("luma", "all")
+#: Where the restoration works: from the stream's tags, in linear light, or on the coded values.
+LIGHT: tuple[str, ...] = ("auto", "linear", "encoded")
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 #: The [psf] section and keyframes also hold the registry's parameters (validated here).
@@ -303,6 +305,13 @@ class DeconvolutionSection(BaseModel):
         Taper the frame borders before deconvolving to avoid ringing. Default true.
     planes : {"luma", "all"}
         Restore only the brightness plane (fast, usually enough) or every plane.
+    strength : float
+        From 0 (the input as it is) to 1 (the full restoration, default): how much of the
+        restoration is applied.
+    light : {"auto", "linear", "encoded"}
+        Where the blur is undone: ``"linear"`` light (where a lens blurs; needs a known transfer
+        curve), the ``"encoded"`` values as they are, or ``"auto"`` (default): linear light when
+        the stream's transfer tag is a known curve, an untagged stream taken as BT.709.
     """
 
     model_config = _FROZEN
@@ -311,6 +320,9 @@ class DeconvolutionSection(BaseModel):
     nsr: Annotated[Literal["auto"] | float, PlainValidator(m.validate_nsr)] = "auto"
     edgetaper: Annotated[bool, PlainValidator(m.validate_bool)] = True
     planes: Annotated[str, m.choice(PLANES)] = "luma"
+    strength: Annotated[float, m.real("must be a number from 0 (the input) to 1 (the full restoration)",
+                                      lambda x: 0.0 <= x <= 1.0, optional=False)] = 1.0
+    light: Annotated[str, m.choice(LIGHT)] = "auto"
 
 
 class OutputSection(BaseModel):

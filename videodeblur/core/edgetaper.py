@@ -253,8 +253,12 @@ def _blur_valid(strip: np.ndarray, plan: TaperPlan) -> np.ndarray:
     return total[top : top + out_rows, left : left + out_columns]
 
 
-def edgetaper_inplace(image: np.ndarray, plan: TaperPlan) -> None:
-    """Taper ``image`` (float32, 2-D, of ``plan.shape``) in place; see :func:`edgetaper`."""
+def edgetaper_inplace(image: np.ndarray, plan: TaperPlan, changes: list | None = None) -> None:
+    """Taper ``image`` (float32, 2-D, of ``plan.shape``) in place; see :func:`edgetaper`.
+
+    ``changes``, when a list, receives ``(region, change)`` for every piece changed: the
+    slices of ``image`` and what tapering added there (so a caller can take it back).
+    """
     if image.shape != plan.shape:
         raise InvalidParameterError(f"frame shape {image.shape} does not match the taper plan's {plan.shape}")
     # Blur every band from the untouched frame before writing any (they share the corners).
@@ -265,7 +269,10 @@ def edgetaper_inplace(image: np.ndarray, plan: TaperPlan) -> None:
     for band, blurred in zip(plan.bands, blurred_bands):
         for target, source, one_minus_alpha in band.pieces:
             region = image[target]
-            region += one_minus_alpha * (blurred[source] - region)
+            change = one_minus_alpha * (blurred[source] - region)
+            region += change
+            if changes is not None:
+                changes.append((target, change))
 
 
 def edgetaper(image, psf) -> np.ndarray:

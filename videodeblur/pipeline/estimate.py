@@ -19,7 +19,8 @@ from videodeblur.io.paths import atomic_output
 from videodeblur.pipeline.engine import FrameEngine, RenderedFrame, decoded_in_background
 from videodeblur.pipeline.runner import resolve_config, trim_arguments
 from videodeblur.pipeline.runtime import no_numpy_hugepages, run_as_background_worker, single_threaded_blas
-from videodeblur.pipeline.schedules import TrackRow, schedule_for
+from videodeblur.pipeline.restorer import FrameRestorer
+from videodeblur.pipeline.schedules import TrackRow
 
 
 def _csv_columns() -> tuple[str, ...]:
@@ -79,8 +80,8 @@ def estimate_track(input_path, config=None, *, progress=None) -> list[TrackRow]:
     sink = _TrackSink(progress)
     with VideoReader(input_path, tolerate_decode_errors=pipeline.tolerate_decode_errors,
                      max_frame_pixels=pipeline.max_frame_pixels) as reader:
-        info = reader.info
-        schedule = schedule_for(config.psf, info, float((1 << info.bit_depth) - 1))
+        # The schedule a run uses: estimated in the light the run restores in.
+        schedule = FrameRestorer(config, reader.info).schedule()
         workers = config.resolved_workers()
         with single_threaded_blas(), no_numpy_hugepages(), ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="videodeblur-estimate",

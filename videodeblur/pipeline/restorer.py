@@ -12,8 +12,10 @@ from videodeblur.errors import ProcessingError
 from videodeblur.io import FrameItem, VideoInfo
 from videodeblur.io.planes import plane_shapes
 from videodeblur.pipeline.kernels import NONE, KernelSpec, kernel_for_plane
+from videodeblur.pipeline.light import light_for
 from videodeblur.pipeline.schedules import FixedSchedule, schedule_for
 from videodeblur.restoration import FrameDeconvolver
+from videodeblur.restoration.coding import LinearLight, integer_plane
 
 #: Kernels whose deconvolvers a FrameRestorer keeps (estimated and keyframed blurs change).
 DECONVOLVER_CACHE_SIZE = 4
@@ -25,9 +27,14 @@ class FrameRestorer:
     Parameters
     ----------
     config : Config
-        Uses ``psf``, ``deconvolution.method/nsr/edgetaper/planes``.
+        Uses ``psf``, ``deconvolution.method/nsr/edgetaper/planes/strength/light``.
     info : VideoInfo
-        Frame size, pixel format and bit depth of the stream.
+        Frame size, pixel format, bit depth and colour tags of the stream.
+
+    Attributes
+    ----------
+    light : LightChoice
+        Where the light planes are restored (:mod:`videodeblur.pipeline.light`).
 
     Notes
     -----
@@ -45,7 +52,16 @@ class FrameRestorer:
         # Y only, or Y, U and V; an alpha plane is never touched.
         restored_planes = 1 if config.deconvolution.planes == "luma" else min(3, len(shapes))
         self._plane_shapes = shapes[:restored_planes]
+        self.light = light_for(config.deconvolution.light, info)
+        coded = integer_plane(self.max_value)
+        # The planes that carry light (luma; every colour plane of RGB formats) are restored in
+        # linear light when the choice says so; chroma always as coded values.
+        light_planes = range(len(shapes)) if info.pix_fmt.startswith("gbr") else range(1)
+        linear = LinearLight(self.light.linearisation(info.bit_depth)) if self.light.linear else None
+        self._codings = [linear if linear is not None and plane in light_planes else coded
+                         for plane in range(restored_planes)]
         self._deconvolvers: LockedLRU[dict[int, FrameDeconvolver]] = LockedLRU(DECONVOLVER_CACHE_SIZE)
+        # (the codings above come first: the schedule estimates in the same light)
         # The schedule decides which kind of kernel this config has (and refuses, here and
         # before any output exists, a video too small to estimate on).
         schedule = self.schedule()
@@ -54,8 +70,10 @@ class FrameRestorer:
             self.deconvolvers_for(self.fixed_spec)  # a bad kernel fails here, before any frame is decoded
 
     def schedule(self):
-        """A fresh schedule deciding each frame's kernel for one pass over the video."""
-        return schedule_for(self.config.psf, self.info, self.max_value)
+        """A fresh schedule deciding each frame's kernel for one pass over the video (estimated
+        blur is found in the light the frames are restored in)."""
+        table = self._codings[0].linearisation.decode_table if self._codings[0].linear else None
+        return schedule_for(self.config.psf, self.info, self.max_value, table)
 
     def deconvolvers_for(self, spec: KernelSpec) -> dict[int, FrameDeconvolver]:
         """The per-plane deconvolvers of one kernel (built once, then cached)."""
@@ -68,18 +86,14 @@ class FrameRestorer:
         for plane, (rows, columns) in enumerate(self._plane_shapes):
             plane_kernel = kernel_for_plane(kernel, columns / self.info.width, rows / self.info.height)
             deconvolvers[plane] = FrameDeconvolver(plane_kernel, (rows, columns), method=settings.method,
-                                                   nsr=settings.nsr, edgetaper=settings.edgetaper)
+                                                   nsr=settings.nsr, edgetaper=settings.edgetaper,
+                                                   strength=settings.strength)
         return deconvolvers
 
-    def restore_plane(self, deconvolver: FrameDeconvolver, plane: np.ndarray) -> np.ndarray:
-        """Restore one integer plane and return it in the same dtype, rounded and clipped."""
-        # Back to integers, rounding half up: the restoration comes back already scaled to the
-        # integer range and 0.5 higher (folded into the filter: no extra pass), so clipping
-        # to [0.5, max + 0.5] and truncating gives the nearest legal value, in the one pass
-        # that reads the FFT buffer.
+    def restore_plane(self, deconvolver: FrameDeconvolver, plane: np.ndarray, index: int = 0) -> np.ndarray:
+        """Restore plane ``index`` of a frame and return it in the same dtype, rounded and clipped."""
         restored = np.empty(plane.shape, dtype=plane.dtype)
-        return deconvolver.restore(plane, out=restored, input_scale=self.scale, output_scale=self.max_value,
-                                   output_offset=0.5, clip=(0.5, self.max_value + 0.5)).image
+        return deconvolver.restore(plane, out=restored, coding=self._codings[index]).image
 
     def restore(self, item: FrameItem, spec: KernelSpec | None = None) -> FrameItem:
         """A new FrameItem with the configured planes restored; timing fields unchanged.
@@ -94,5 +108,5 @@ class FrameRestorer:
             return item
         planes = list(item.planes)
         for plane_index, deconvolver in self.deconvolvers_for(spec).items():
-            planes[plane_index] = self.restore_plane(deconvolver, planes[plane_index])
+            planes[plane_index] = self.restore_plane(deconvolver, planes[plane_index], plane_index)
         return replace(item, planes=planes)

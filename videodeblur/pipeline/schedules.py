@@ -134,7 +134,7 @@ class KeyframeSchedule:
         return []
 
 
-def analyse_frame(luma: np.ndarray, max_value: float, family: str) -> FrameAnalysis:
+def analyse_frame(luma: np.ndarray, max_value: float, family: str, light_table: np.ndarray | None = None) -> FrameAnalysis:
     """Estimate one frame's blur and take its scene-cut signature (pure; any thread).
 
     Parameters
@@ -145,8 +145,12 @@ def analyse_frame(luma: np.ndarray, max_value: float, family: str) -> FrameAnaly
         Full-scale value of the plane (255 for 8-bit).
     family : {"auto", "motion", "defocus"}
         Which estimators to run.
+    light_table : numpy.ndarray or None
+        Linear light of each code: the blur is estimated where it happened, in linear light
+        (None: on the codes).
     """
-    spectrum = estimation.blur_spectrum(luma, transforms=tile_transform)
+    values = luma if light_table is None else np.take(light_table, luma, mode="clip")
+    spectrum = estimation.blur_spectrum(values, transforms=tile_transform, linear_light=light_table is not None)
     return FrameAnalysis(smoothing.frame_signature(luma, max_value), estimation.estimate_blur(spectrum, family))
 
 
@@ -174,12 +178,14 @@ class BlurTracker:
 
     needs_analysis = True
 
-    def __init__(self, family: str, smoothing_frames: int, max_value: float = 255.0):
+    def __init__(self, family: str, smoothing_frames: int, max_value: float = 255.0,
+                 light_table: np.ndarray | None = None):
         if family not in estimation.KINDS:
             raise InvalidParameterError(f"unknown estimation family {family!r}")
         self.family = family
         self.half_window = int(smoothing_frames)
         self.max_value = float(max_value)
+        self.light_table = light_table
         self._records: list[_Record] = []
         self._next_to_emit = 0  # position in _records
         self._scene = 0
@@ -196,7 +202,7 @@ class BlurTracker:
 
     def analyse(self, item) -> FrameAnalysis:
         """The analysis :meth:`push` needs for ``item`` (thread-safe; run it in the pool)."""
-        return analyse_frame(item.planes[0], self.max_value, self.family)
+        return analyse_frame(item.planes[0], self.max_value, self.family, self.light_table)
 
     def push(self, item, analysis: FrameAnalysis) -> list[TrackRow]:
         """Add the next frame in order; return the rows that became final."""
@@ -277,7 +283,7 @@ def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
     return quantised_spec(kind.name, values)
 
 
-def schedule_for(psf_section, info=None, max_value: float = 255.0):
+def schedule_for(psf_section, info=None, max_value: float = 255.0, light_table: np.ndarray | None = None):
     """A fresh schedule for one pass over a video with this ``[psf]`` section.
 
     Parameters
@@ -287,6 +293,8 @@ def schedule_for(psf_section, info=None, max_value: float = 255.0):
         For the frame rate (time keyframes on frames without timestamps).
     max_value : float
         Full-scale luma value, for the auto kinds.
+    light_table : numpy.ndarray or None
+        For the auto kinds: linear light of each luma code, to estimate the blur in linear light.
     """
     estimated = registry.estimated_kinds()
     if psf_section.kind in estimated:
@@ -297,7 +305,7 @@ def schedule_for(psf_section, info=None, max_value: float = 255.0):
                 f"estimate the blur (at least {smallest}x{smallest} pixels); give the blur instead "
                 f"(psf.kind = {_or_list(k for k, v in registry.PSF_KINDS.items() if v.keyframeable)})"
             )
-        return BlurTracker(estimated[psf_section.kind], psf_section.smoothing_frames, max_value)
+        return BlurTracker(estimated[psf_section.kind], psf_section.smoothing_frames, max_value, light_table)
     if psf_section.keyframes:
         return KeyframeSchedule(psf_section, getattr(info, "average_rate", None))
     return FixedSchedule(spec_from_config(psf_section))

@@ -17,7 +17,16 @@ from videodeblur.core.edgetaper import edgetaper_inplace, taper_plan
 from videodeblur.core.fourier import fast_shape, psf2otf
 from videodeblur.errors import InvalidParameterError
 from videodeblur.fft.plans import frame_transform
-from videodeblur.restoration.methods import Regularisation, Scaling
+from videodeblur.restoration.coding import Coding, Scaled
+from videodeblur.restoration.methods import Regularisation
+
+
+def validate_strength(strength) -> float:
+    """A strength from 0 (the input) to 1 (the full restoration), else :class:`InvalidParameterError`."""
+    if not isinstance(strength, bool) and isinstance(strength, (int, float, np.integer, np.floating)):
+        if 0.0 <= float(strength) <= 1.0:
+            return float(strength)
+    raise InvalidParameterError(f"strength must be a number from 0 (the input) to 1 (the full restoration), got {strength!r}")
 
 
 def validate_nsr(nsr):
@@ -65,6 +74,9 @@ class FrameDeconvolver:
         of the total variation (tv).
     edgetaper : bool
         Taper the borders before the circular deconvolution (strongly recommended).
+    strength : float
+        0 gives the input back, 1 (default) the full restoration, in between a blend (folded
+        into the filter of a linear method).
 
     Attributes
     ----------
@@ -72,9 +84,10 @@ class FrameDeconvolver:
         The prepared method (:mod:`videodeblur.restoration.methods`).
     """
 
-    def __init__(self, kernel, frame_shape, method="wiener", nsr="auto", edgetaper=True):
+    def __init__(self, kernel, frame_shape, method="wiener", nsr="auto", edgetaper=True, strength=1.0):
         entry = registry.method(method)
         nsr = validate_nsr(nsr)
+        self.strength = validate_strength(strength)
         self.method_name = entry.name
         self.edgetaper = bool(edgetaper)
         self.kernel = psf_models.normalise(kernel)
@@ -90,11 +103,11 @@ class FrameDeconvolver:
         self.padded_shape = fast_shape(self.frame_shape)
         self.otf = psf2otf(self.kernel, self.padded_shape)
         self.taper_plan = taper_plan(self.padded_shape, self.kernel) if self.edgetaper else None
-        self.method = registry.resolve(entry.implementation)(self.otf, self.padded_shape, nsr)
+        self.method = registry.resolve(entry.implementation)(self.otf, self.padded_shape, nsr, self.strength)
 
     def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0,
                 output_scale: float = 1.0, output_offset: float = 0.0,
-                clip: tuple[float, float] | None = None) -> Restored:
+                clip: tuple[float, float] | None = None, coding: Coding | None = None) -> Restored:
         """Restore one 2-D frame of ``frame_shape``.
 
         The result is ``restored * output_scale + output_offset``, where ``restored`` is the
@@ -118,6 +131,9 @@ class FrameDeconvolver:
         clip : tuple of float, optional
             ``(low, high)``: clip the result to this range (after scale and offset). Not
             clipped by default: overshoot is information a float caller may want.
+        coding : Coding, optional
+            How values enter and leave the transform (:mod:`videodeblur.restoration.coding`),
+            e.g. as linear light; replaces the four arguments above.
 
         Returns
         -------
@@ -130,24 +146,36 @@ class FrameDeconvolver:
                                 or not out.flags.writeable):
             raise InvalidParameterError(
                 f"out must be a writeable real array of shape {self.frame_shape}, got {out.dtype} {out.shape}")
+        if coding is None:
+            coding = Scaled(input_scale, output_scale, output_offset, clip)
+        if out is None:
+            out = np.empty(self.frame_shape, dtype=np.float32)
         rows, columns = self.frame_shape
         pair = frame_transform(self.padded_shape)
         buffer = pair.frame
-        # A plain converting copy: half the cost of converting and scaling in one pass.
-        np.copyto(buffer[:rows, :columns], frame, casting="unsafe")
+        coding.load(frame, buffer[:rows, :columns])
         if self.padded_shape != self.frame_shape:
             reflect_pad_inplace(buffer, rows, columns)
+        taper_changes = [] if self.edgetaper and self.strength != 1.0 else None
         if self.edgetaper:
-            edgetaper_inplace(buffer, self.taper_plan)
-        restored, regularisation = self.method.restore(pair, self.frame_shape,
-                                                       Scaling(input_scale, output_scale, output_offset))
-        if out is None:
-            out = np.empty(self.frame_shape, dtype=np.float32)
-        if clip is None:
-            np.copyto(out, restored, casting="unsafe")
-        else:
-            np.clip(restored, np.float32(clip[0]), np.float32(clip[1]), out=out, casting="unsafe")
+            edgetaper_inplace(buffer, self.taper_plan, taper_changes)
+        restored, regularisation = self.method.restore(pair, self.frame_shape, coding)
+        if taper_changes:
+            self._untaper(restored, taper_changes, coding)
+        coding.store(restored, out)
         return Restored(out, regularisation)
+
+    def _untaper(self, restored: np.ndarray, changes: list, coding: Coding) -> None:
+        """Take back what tapering changed, in the share (1 - strength) of the input the
+        result holds: a strength of 0 gives the input exactly, borders included."""
+        scaling = coding.scaling()
+        factor = np.float32((1.0 - self.strength) * scaling.input_scale * scaling.output_scale)
+        rows, columns = self.frame_shape
+        for (row_slice, column_slice), change in changes:
+            rs, cs = range(*row_slice.indices(self.padded_shape[0])), range(*column_slice.indices(self.padded_shape[1]))
+            r1, c1 = min(rs.stop, rows), min(cs.stop, columns)
+            if rs.start < r1 and cs.start < c1:
+                restored[rs.start:r1, cs.start:c1] -= factor * change[: r1 - rs.start, : c1 - cs.start]
 
 
 def reflect_pad_inplace(buffer: np.ndarray, rows: int, columns: int) -> None:

@@ -64,14 +64,17 @@ class Scaling(NamedTuple):
 class RestorationMethod(Protocol):
     """What the shell needs of a method.
 
-    ``Method(otf, padded_shape, nsr)`` prepares it for one kernel (``otf``: the half-spectrum
-    OTF on ``padded_shape``; ``nsr``: ``"auto"`` or a positive number).
+    ``Method(otf, padded_shape, nsr, strength)`` prepares it for one kernel (``otf``: the
+    half-spectrum OTF on ``padded_shape``; ``nsr``: ``"auto"`` or a positive number;
+    ``strength``: 0 gives the input back, 1 the full restoration).
     """
 
     def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int],
-                scaling: Scaling) -> tuple[np.ndarray, Regularisation]:
-        """Restore the tapered frame in ``pair.frame``; return a (rows, columns) view of the
-        result (it may be ``pair``'s buffer) and the regularisation chosen."""
+                coding) -> tuple[np.ndarray, Regularisation]:
+        """Restore the tapered frame in ``pair.frame`` (loaded by ``coding``, whose
+        :meth:`~videodeblur.restoration.coding.Coding.scaling` the method folds in); return a
+        (rows, columns) view of the result (it may be ``pair``'s buffer) and the regularisation
+        chosen."""
 
 
 @functools.lru_cache(maxsize=4)
@@ -140,11 +143,12 @@ class LinearFilter:
     #: The exponent of a fixed ``nsr`` number.
     fixed_exponent = 0.0
 
-    def __init__(self, otf: np.ndarray, padded_shape: tuple[int, int], nsr):
+    def __init__(self, otf: np.ndarray, padded_shape: tuple[int, int], nsr, strength: float = 1.0):
         self.otf = otf
         self.padded_shape = tuple(padded_shape)
         self.pixel_count = self.padded_shape[0] * self.padded_shape[1]
         self.nsr = nsr
+        self.strength = float(strength)
         # A kernel symmetric about its centre (every built-in model) has a real OTF: its filter
         # is stored real, half the memory of a complex one. Asymmetric kernels keep the phase.
         self.otf_is_real = bool(np.abs(otf.imag).max() <= 1e-6 * np.abs(otf).max())
@@ -156,11 +160,14 @@ class LinearFilter:
         """(lambda, exponent) for an image spectrum ``amplitude / (|P|^2)^alpha``."""
         raise NotImplementedError
 
-    def regularisation_for(self, spectrum: np.ndarray, noise: NoiseModel | None = None) -> Regularisation:
+    def regularisation_for(self, spectrum: np.ndarray, noise: NoiseModel | None = None,
+                           weighting: tuple[float, float] = (1.0, 0.0)) -> Regularisation:
         """The regularisation of a frame with this ``spectrum`` (see :class:`Regularisation`).
 
         ``noise`` is the frame's noise model; None reads it from ``spectrum``, which needs a
-        kernel that erases frequencies (not ``noise.needs_spatial_noise``).
+        kernel that erases frequencies (not ``noise.needs_spatial_noise``). ``weighting``
+        multiplies the automatic weight and adds to its exponent (the coding's
+        :attr:`~videodeblur.restoration.coding.Coding.regularisation_weighting`).
         """
         if self.noise is None:
             return Regularisation(float(self.nsr), self.fixed_exponent)
@@ -172,13 +179,14 @@ class LinearFilter:
             # regularise hard, which keeps the mean and removes nothing that is there.
             return Regularisation(1.0, 1.0)
         lam, alpha = self._auto_weight(noise, amplitude, alpha)
+        lam, alpha = lam * weighting[0], alpha + weighting[1]
         # Quantise so that neighbouring frames reuse one filter.
         lam = 10.0 ** (round(math.log10(lam) / LOG_LAMBDA_STEP) * LOG_LAMBDA_STEP)
         return Regularisation(lam, round(round(alpha / ALPHA_STEP) * ALPHA_STEP, 6))
 
     def filter_for(self, lam: float, alpha: float, output_scale: float = 1.0) -> np.ndarray:
         """The cached frequency response for a regularisation, with ``output_scale / N`` folded
-        in (N: the inverse FFT's normalisation)."""
+        in (N: the inverse FFT's normalisation), at the method's strength."""
         key = (round(lam, 15), round(alpha, 6), float(output_scale))
         return self._filters.get(key, lambda: self._build_filter(lam, alpha, output_scale))
 
@@ -191,18 +199,24 @@ class LinearFilter:
         else:
             nsr = regulariser_power_to(self.padded_shape, alpha) * np.float32(lam)
         otf = self.otf.real if self.otf_is_real else self.otf
-        return wiener_filter(otf, nsr, scale=float(output_scale) / self.pixel_count)
+        scale = float(output_scale) / self.pixel_count
+        response = wiener_filter(otf, nsr, scale=scale * self.strength)
+        if self.strength != 1.0:
+            # A linear method's strength folds into its filter: s G + (1 - s), the input back
+            # at 0, the full restoration at 1.
+            response += np.float32(scale * (1.0 - self.strength))
+        return response
 
-    def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int],
-                scaling: Scaling) -> tuple[np.ndarray, Regularisation]:
+    def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int], coding) -> tuple[np.ndarray, Regularisation]:
         """See :class:`RestorationMethod`; the result is a view of ``pair``'s buffer."""
         rows, columns = frame_shape
+        scaling = coding.scaling()
         # The forward transform is in place and overwrites the frame: measure the noise on the
         # frame first if it has to be measured there.
         spatial = self.noise is not None and self.noise.needs_spatial_noise
         noise = self.noise.noise_for(pair.frame[:rows, :columns], None) if spatial else None
         spectrum = pair.forward()
-        regularisation = self.regularisation_for(spectrum, noise)
+        regularisation = self.regularisation_for(spectrum, noise, coding.regularisation_weighting)
         spectrum *= self.filter_for(*regularisation, scaling.output_scale * scaling.input_scale)
         # The unnormalised inverse adds the DC bin to every pixel: the offset goes there.
         spectrum[0, 0] += np.float32(scaling.output_offset)
@@ -223,8 +237,8 @@ class Tikhonov(LinearFilter):
 
     fixed_exponent = 1.0
 
-    def __init__(self, otf, padded_shape, nsr):
-        super().__init__(otf, padded_shape, nsr)
+    def __init__(self, otf, padded_shape, nsr, strength=1.0):
+        super().__init__(otf, padded_shape, nsr, strength)
         self.risk = risk_samples(otf, self.regulariser_power) if nsr == "auto" else None
 
     def _auto_weight(self, noise, amplitude, alpha):
@@ -235,18 +249,19 @@ class TotalVariation:
     """Total variation by half-quadratic splitting (:mod:`videodeblur.core.total_variation`);
     with ``nsr = "auto"`` the weight :func:`tv_lambda` of the frame's noise."""
 
-    def __init__(self, otf: np.ndarray, padded_shape: tuple[int, int], nsr):
+    def __init__(self, otf: np.ndarray, padded_shape: tuple[int, int], nsr, strength: float = 1.0):
         self.otf = otf
         self.padded_shape = tuple(padded_shape)
         self.pixel_count = self.padded_shape[0] * self.padded_shape[1]
         self.nsr = nsr
+        self.strength = float(strength)
         self.noise = AutoNoise(otf, self.padded_shape) if nsr == "auto" else None
 
-    def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int],
-                scaling: Scaling) -> tuple[np.ndarray, Regularisation]:
+    def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int], coding) -> tuple[np.ndarray, Regularisation]:
         """See :class:`RestorationMethod`; the result is a new array. Not linear: the frame is
-        scaled first."""
+        scaled first, and the strength blends the result with the (tapered) input."""
         rows, columns = frame_shape
+        scaling = coding.scaling()
         if scaling.input_scale != 1.0:
             pair.frame[...] *= np.float32(scaling.input_scale)
         tapered = pair.frame.copy()
@@ -269,6 +284,9 @@ class TotalVariation:
             return restored
 
         restored = tv_deconvolve(tapered, self.otf, lam, rfft2, irfft2, image_spectrum=image_spectrum)[:rows, :columns]
+        if self.strength != 1.0:
+            restored *= np.float32(self.strength)
+            restored += np.float32(1.0 - self.strength) * tapered[:rows, :columns]
         if scaling.output_scale != 1.0 or scaling.output_offset != 0.0:  # (TV's passes dwarf these two)
             restored *= np.float32(scaling.output_scale)
             restored += np.float32(scaling.output_offset)

@@ -34,10 +34,11 @@ DEFOCUS_TEMPLATE_EPS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 #: Candidates per depth for defocus.
 DEFOCUS_CANDIDATES = 3
 
-#: Systematic errors (the median signed error on the estimation benchmark), added back: the
-#: window's leakage fills a zero more from its brighter, lower-frequency side, which moves the
-#: apparent zero outwards, i.e. the blur looks slightly smaller.
-DEFOCUS_RADIUS_BIAS_PX = -0.12
+#: Systematic errors (the median signed error on the estimation benchmarks), added back, for
+#: spectra of coded values and of linear light: the window's leakage fills a zero more from its
+#: brighter, lower-frequency side, which moves the apparent zero outwards (the blur looks
+#: slightly smaller); coding the blurred light with a transfer curve moves it further.
+DEFOCUS_RADIUS_BIAS_PX = {False: -0.12, True: -0.03}
 
 
 @dataclass(frozen=True)
@@ -143,4 +144,4 @@ def estimate_defocus(spectrum: BlurSpectrum) -> DefocusFit:
                 best = (score, radius, eps)
     _, radius, eps = best
     score = r2_gain(target(log_power, geometry.trend_basis), _log_disk_template(radius, geometry.rho, eps))
-    return DefocusFit(radius - DEFOCUS_RADIUS_BIAS_PX, score)
+    return DefocusFit(radius - DEFOCUS_RADIUS_BIAS_PX[spectrum.linear_light], score)

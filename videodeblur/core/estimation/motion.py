@@ -54,7 +54,8 @@ REFINE_LENGTH_SPAN = 40
 #: 1-D profiles rank near-ties wrongly often enough that the 2-D score must see several.
 CANDIDATES = 6
 
-MOTION_LENGTH_BIAS_PX = -0.07
+#: See :data:`videodeblur.core.estimation.defocus.DEFOCUS_RADIUS_BIAS_PX`.
+MOTION_LENGTH_BIAS_PX = {False: -0.07, True: -0.10}
 
 
 @dataclass(frozen=True)
@@ -222,4 +223,4 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     length = float(lengths[near][k] + parabolic_peak(scores, k) * (lengths[1] - lengths[0]))
     angle = float(np.round(angle, 6) % 180.0)  # -1e-15 % 180 would be 180.0
     score = _motion_r2(target(log_power, geometry.trend_basis), geometry.fx, geometry.fy, length, angle)
-    return MotionFit(length - MOTION_LENGTH_BIAS_PX, angle, score)
+    return MotionFit(length - MOTION_LENGTH_BIAS_PX[spectrum.linear_light], angle, score)

@@ -38,11 +38,15 @@ class BlurSpectrum:
         Tile side in pixels (the frequency resolution is ``1 / tile_px`` cycles per pixel).
     tiles : int
         Number of tiles averaged (more is steadier).
+    linear_light : bool
+        Taken from a frame in linear light (else from coded values): the estimators' small
+        systematic errors differ between the two.
     """
 
     power: np.ndarray
     tile_px: int
     tiles: int
+    linear_light: bool = False
 
 
 @functools.lru_cache(maxsize=8)
@@ -68,7 +72,7 @@ def tile_side(most_px: int) -> int:
 
 
 def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX_TILES,
-                  transforms=None) -> BlurSpectrum:
+                  transforms=None, linear_light: bool = False) -> BlurSpectrum:
     """Average power spectrum of Hann-windowed tiles of a luma plane (Welch's method).
 
     Parameters
@@ -85,6 +89,8 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
         ``(count, tile_px) -> object`` with ``tiles()`` (a float32 buffer to fill) and
         ``forward()`` (its complex spectra), e.g. :func:`videodeblur.fft.plans.tile_transform`
         (planned FFTW with reused buffers); None: NumPy buffers and ``scipy.fft``.
+    linear_light : bool
+        ``luma`` is linear light (see :attr:`BlurSpectrum.linear_light`).
 
     Returns
     -------
@@ -126,7 +132,7 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     interleaved = spectra.view(spectra.real.dtype)
     squares = np.einsum("ijk,ijk->jk", interleaved, interleaved)
     power = (squares[:, 0::2] + squares[:, 1::2]).astype(np.float64) / len(tiles)
-    return BlurSpectrum(power, tile_px, len(tiles))
+    return BlurSpectrum(power, tile_px, len(tiles), linear_light)
 
 
 def average_spectra(spectra) -> BlurSpectrum:
@@ -138,4 +144,4 @@ def average_spectra(spectra) -> BlurSpectrum:
     if any(s.tile_px != tile_px for s in spectra):
         raise InvalidParameterError("spectra to average must share a tile size")
     power = np.mean([s.power for s in spectra], axis=0)
-    return BlurSpectrum(power, tile_px, sum(s.tiles for s in spectra))
+    return BlurSpectrum(power, tile_px, sum(s.tiles for s in spectra), spectra[0].linear_light)
