@@ -36,10 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"videodeblur {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    def add_config_options(command):
+    def add_config_options(command, restoring: bool = True):
         command.add_argument("--config", "-c", metavar="FILE", help="TOML config file (see configs/)")
         command.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                              help="override one config key, e.g. --set psf.radius=4.5 (repeatable)")
+        if restoring:
+            command.add_argument("--strength", metavar="S", help="how much of the restoration to apply, from 0 (the "
+                                 "input) to 1 (all of it, the default); the same as --set deconvolution.strength=S")
 
     def add_progress_options(command):
         progress = command.add_mutually_exclusive_group()
@@ -81,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION",
                                             parser_class=_Parser)
     show = config_commands.add_parser("show", help="print the effective config as TOML")
+    show.add_argument("input", metavar="INPUT", nargs="?",
+                      help="also say what the config means for this video (where its frames are restored)")
     add_config_options(show)
     return parser
 
@@ -88,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _load(args):
     from videodeblur.config import load_config
 
-    return load_config(args.config, args.overrides)
+    overrides = list(args.overrides)
+    if getattr(args, "strength", None) is not None:
+        overrides.append(f"deconvolution.strength={args.strength}")
+    return load_config(args.config, overrides)
 
 
 def _command_run(args) -> int:
@@ -96,7 +104,12 @@ def _command_run(args) -> int:
 
     config = _load(args)
     report = deblur_file(args.input, args.output, config, overwrite=args.overwrite, progress=args.progress)
-    print(f"wrote {report.output}: {report.frames} frames restored, {report.packets_copied} packets copied",
+    for note in report.notes:
+        print(f"videodeblur: note: input '{args.input}': {note}", file=sys.stderr)
+    details = f" in {report.light}" if report.light else ""
+    if report.point_lights:
+        details += f", {report.point_lights} point lights kept as points"
+    print(f"wrote {report.output}: {report.frames} frames restored{details}, {report.packets_copied} packets copied",
           file=sys.stderr)
     warning = _loss_warning(args.input, report)
     if warning:
@@ -217,7 +230,16 @@ def _command_estimate(args) -> int:
 def _command_config_show(args) -> int:
     from videodeblur.config import config_to_toml
 
-    sys.stdout.write(config_to_toml(_load(args)))
+    config = _load(args)
+    sys.stdout.write(config_to_toml(config))
+    if args.input is not None:
+        from videodeblur.io import probe
+        from videodeblur.pipeline.light import light_for
+
+        info = probe(args.input, max_frame_pixels=config.pipeline.max_frame_pixels)
+        light = light_for(config.deconvolution.light, info)
+        sys.stdout.write(f"\n# For {args.input}: restored in {light.description}"
+                         + (f"; {light.note}" if light.note else "") + "\n")
     return 0
 
 

@@ -140,9 +140,12 @@ class Previewer:
         return frame.to_ndarray(format="rgb24" if self.info.bit_depth <= 8 else "rgb48le")
 
     def describe_psf(self, row: TrackRow) -> str:
-        """The kernel a frame is restored with, and the method, e.g. "defocus radius 3 px, wiener"."""
+        """The kernel a frame is restored with, the method, where (light) and how much (strength),
+        e.g. "defocus radius 3 px, wiener, linear light (bt709, limited range)"."""
+        settings = self.config.deconvolution
         found = " (estimated)" if row.estimate is not None else ""
-        return f"{row.spec.describe()}{found}, {self.config.deconvolution.method}"
+        strength = f", strength {settings.strength:g}" if settings.strength != 1.0 else ""
+        return f"{row.spec.describe()}{found}, {settings.method}{strength}, {self.restorer.light.description}"
 
     def render(self, index: int, mode: str = "split", crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """A labelled RGB image of frame ``index`` in ``mode`` (see :data:`MODES`)."""

@@ -37,8 +37,12 @@ def _spow(x: np.ndarray, exponent: float) -> np.ndarray:
 
 
 def _camera_curve(alpha: float, beta: float, slope: float = 4.5, exponent: float = 0.45):
-    """An OETF with a linear toe: ``slope L`` below ``beta``, ``alpha L^exponent - (alpha - 1)`` above."""
-    knee = slope * beta
+    """An OETF with a linear toe: ``slope L`` below ``beta``, ``alpha L^exponent - (alpha - 1)`` above.
+
+    The standard's rounded constants leave the two pieces a hair apart at ``beta``; decoding
+    switches where the power piece reaches ``beta``, as colour-science does.
+    """
+    knee = alpha * beta**exponent - (alpha - 1.0)
 
     def encode(linear):
         linear = np.asarray(linear, dtype=np.float64)
@@ -258,13 +262,19 @@ class Linearisation:
         return np.take(self.encode_table, index, out=out, mode="clip")
 
     def index(self, scaled: np.ndarray, prescaled: bool = False) -> np.ndarray:
-        """The table indexes of linear light (``prescaled``: already multiplied by :attr:`scale`)."""
+        """The table indexes of linear light (``prescaled``: already multiplied by :attr:`scale`),
+        clipped to the table."""
         values = np.asarray(scaled, dtype=np.float32)
         values = values if prescaled else values * np.float32(self.scale)
-        values = np.maximum(values, np.float32(0.0))
+        values = np.clip(values, np.float32(0.0), np.float32(self.index_limit))
         if self.exponent != 1.0:
             values = np.sqrt(np.sqrt(values))
         return values.astype(np.int32)
+
+    @property
+    def index_limit(self) -> float:
+        """The largest prescaled light worth indexing (the table's last entry, before the roots)."""
+        return float(self.encode_table.size - 1) ** (1.0 / self.exponent)
 
 
 @functools.lru_cache(maxsize=16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -61,6 +62,9 @@ class FrameRestorer:
         self._codings = [linear if linear is not None and plane in light_planes else coded
                          for plane in range(restored_planes)]
         self._deconvolvers: LockedLRU[dict[int, FrameDeconvolver]] = LockedLRU(DECONVOLVER_CACHE_SIZE)
+        #: Point lights taken back to points, over every frame restored (any thread).
+        self.point_lights = 0
+        self._count_lock = threading.Lock()
         # (the codings above come first: the schedule estimates in the same light)
         # The schedule decides which kind of kernel this config has (and refuses, here and
         # before any output exists, a video too small to estimate on).
@@ -93,7 +97,11 @@ class FrameRestorer:
     def restore_plane(self, deconvolver: FrameDeconvolver, plane: np.ndarray, index: int = 0) -> np.ndarray:
         """Restore plane ``index`` of a frame and return it in the same dtype, rounded and clipped."""
         restored = np.empty(plane.shape, dtype=plane.dtype)
-        return deconvolver.restore(plane, out=restored, coding=self._codings[index]).image
+        result = deconvolver.restore(plane, out=restored, coding=self._codings[index])
+        if result.point_lights:
+            with self._count_lock:
+                self.point_lights += result.point_lights
+        return result.image
 
     def restore(self, item: FrameItem, spec: KernelSpec | None = None) -> FrameItem:
         """A new FrameItem with the configured planes restored; timing fields unchanged.

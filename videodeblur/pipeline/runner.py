@@ -55,6 +55,12 @@ class RunReport:
     decode_errors : tuple of (int, str)
         ``(frame number reached, message)`` of each packet skipped because it failed to
         decode (only with ``pipeline.tolerate_decode_errors``).
+    light : str
+        Where the frames were restored, e.g. ``"linear light (bt709, limited range)"``.
+    notes : tuple of str
+        What the run assumed or decided that a user should know (said once each).
+    point_lights : int
+        Point lights taken back to points, over all frames.
     """
 
     output: Path
@@ -62,6 +68,9 @@ class RunReport:
     packets_copied: int
     frames_declared: int | None = None
     decode_errors: tuple[tuple[int, str], ...] = ()
+    light: str = ""
+    notes: tuple[str, ...] = ()
+    point_lights: int = 0
 
     @property
     def frames_lost(self) -> int:
@@ -215,4 +224,8 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
                 raise InputError(f"input '{input_path}': no video frame decoded in the selected range")
         declared = reader.info.frame_count if not range_arguments else None
         decode_errors = tuple(reader.decode_errors)
-    return RunReport(output_path, frames, packets, declared, decode_errors)
+    light = getattr(restorer, "light", None)
+    return RunReport(output_path, frames, packets, declared, decode_errors,
+                     light=light.description if light is not None else "",
+                     notes=(light.note,) if light is not None and light.note else (),
+                     point_lights=getattr(restorer, "point_lights", 0))

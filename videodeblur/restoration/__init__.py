@@ -13,7 +13,9 @@ import numpy as np
 from videodeblur.cache import LockedLRU
 from videodeblur.core import psf as psf_models
 from videodeblur.errors import InvalidParameterError
-from videodeblur.restoration.deconvolver import FrameDeconvolver, Restored, validate_nsr
+from videodeblur.core.colour import TRANSFERS
+from videodeblur.restoration.coding import FloatLinearLight, Scaled
+from videodeblur.restoration.deconvolver import FrameDeconvolver, Restored, validate_nsr, validate_strength
 from videodeblur.restoration.methods import FILTER_CACHE_SIZE, Regularisation
 
 __all__ = ["FILTER_CACHE_SIZE", "FrameDeconvolver", "Regularisation", "Restored", "deconvolve", "validate_nsr"]
@@ -23,13 +25,14 @@ __all__ = ["FILTER_CACHE_SIZE", "FrameDeconvolver", "Regularisation", "Restored"
 _deconvolvers: LockedLRU[FrameDeconvolver] = LockedLRU(4)
 
 
-def _cached_deconvolver(kernel: np.ndarray, shape, method, nsr, edgetaper) -> FrameDeconvolver:
-    key = (hashlib.sha1(kernel.tobytes()).hexdigest(), kernel.shape, tuple(shape), method, nsr, edgetaper)
-    return _deconvolvers.get(key, lambda: FrameDeconvolver(kernel, shape, method=method, nsr=nsr, edgetaper=edgetaper))
+def _cached_deconvolver(kernel: np.ndarray, shape, method, nsr, edgetaper, strength) -> FrameDeconvolver:
+    key = (hashlib.sha1(kernel.tobytes()).hexdigest(), kernel.shape, tuple(shape), method, nsr, edgetaper, strength)
+    return _deconvolvers.get(key, lambda: FrameDeconvolver(kernel, shape, method=method, nsr=nsr, edgetaper=edgetaper,
+                                                           strength=strength))
 
 
 def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: bool = True,
-               clip: bool = False) -> np.ndarray:
+               clip: bool = False, strength: float = 1.0, transfer: str | None = None) -> np.ndarray:
     """Restore a blurred image with a known kernel.
 
     Parameters
@@ -47,6 +50,13 @@ def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: boo
         Taper the borders first to prevent ringing.
     clip : bool
         Clip the result to [0, 1]. Off by default: overshoot is information a caller may want.
+    strength : float
+        From 0 (the image as it is) to 1 (the full restoration, the default).
+    transfer : str or None
+        The curve the image's values are coded with (``"bt709"``, ``"srgb"``, ``"pq"`` ... see
+        :data:`videodeblur.core.colour.TRANSFERS`): the blur is undone in linear light, where a
+        lens blurs, and point lights are kept as points. None (default): the values are
+        restored as they are.
 
     Returns
     -------
@@ -74,12 +84,16 @@ def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: boo
     array = array.astype(np.float32, copy=False)
     if not np.all(np.isfinite(array)):
         raise InvalidParameterError("image holds NaN or Inf values")
+    if transfer is not None and transfer not in TRANSFERS:
+        raise InvalidParameterError(f"transfer must be None or one of {', '.join(TRANSFERS)}, got {transfer!r}")
     kernel = psf_models.normalise(kernel)
-    deconvolver = _cached_deconvolver(kernel, array.shape[:2], method, validate_nsr(nsr), bool(edgetaper))
-    limits = (0.0, 1.0) if clip else None
-    if array.ndim == 2:
-        return deconvolver.restore(array, clip=limits).image
+    deconvolver = _cached_deconvolver(kernel, array.shape[:2], method, validate_nsr(nsr), bool(edgetaper),
+                                      validate_strength(strength))
+    # Coded values are clipped in the pass that reads the FFT buffer; light is coded first.
+    coding = FloatLinearLight(TRANSFERS[transfer]) if transfer is not None else Scaled(clip=(0.0, 1.0) if clip else None)
+    channels = [array] if array.ndim == 2 else [np.ascontiguousarray(array[:, :, k]) for k in range(array.shape[2])]
     result = np.empty(array.shape, dtype=np.float32)
-    for channel in range(array.shape[2]):
-        deconvolver.restore(np.ascontiguousarray(array[:, :, channel]), out=result[:, :, channel], clip=limits)
-    return result
+    for k, channel in enumerate(channels):
+        out = result if array.ndim == 2 else result[:, :, k]
+        deconvolver.restore(channel, out=out, coding=coding)
+    return np.clip(result, 0.0, 1.0, out=result) if clip and transfer is not None else result

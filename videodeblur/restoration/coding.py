@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from videodeblur.core.colour import Linearisation
+from videodeblur.core.colour import Linearisation, Transfer
 from videodeblur.restoration.methods import Scaling
 
 
@@ -79,9 +79,8 @@ class LinearLight(Coding):
     Notes
     -----
     The input is one table lookup (OpenCV's for 8-bit planes). The output's table index
-    ``(L * scale) ** exponent`` needs the scale alone for curves with a linear toe, folded into
-    the filter; steep curves take two square roots of the scaled light first (see
-    :class:`~videodeblur.core.colour.Linearisation`).
+    ``(L * scale) ** exponent``: the scale is folded into the filter; steep curves take two
+    square roots of the scaled light (see :class:`~videodeblur.core.colour.Linearisation`).
     """
 
     linear = True
@@ -94,10 +93,7 @@ class LinearLight(Coding):
     def __init__(self, linearisation: Linearisation):
         self.linearisation = linearisation
         self._eight_bit = linearisation.coded_range.bit_depth <= 8
-        self._table_image = linearisation.encode_table[None, :]
-        # (L * scale) ** exponent indexes the table: for steep curves, scale ** 4 comes from the
-        # filter and two square roots from the store.
-        self._output_scale = float(linearisation.scale) ** (1.0 / linearisation.exponent)
+        self._output_scale = float(linearisation.scale)
 
     def scaling(self) -> Scaling:
         return Scaling(1.0, self._output_scale, 0.0)
@@ -109,10 +105,32 @@ class LinearLight(Coding):
             np.take(self.linearisation.decode_table, plane, out=target, mode="clip")
 
     def store(self, restored, out):
-        index = np.maximum(restored, np.float32(0.0))
+        index = np.clip(restored, np.float32(0.0), np.float32(self.linearisation.index_limit))
         if self.linearisation.exponent != 1.0:
             index = cv2.sqrt(cv2.sqrt(index))
         return np.take(self.linearisation.encode_table, index.astype(np.int32), out=out, mode="clip")
+
+    def white(self) -> float:
+        return 1.0
+
+
+class FloatLinearLight(Coding):
+    """A float image of coded values (1.0 = white) restored in linear light through ``transfer``'s
+    exact formulas (the Python API's ``transfer=`` argument); the result is coded again, black
+    clipped at 0, not clipped at white."""
+
+    linear = True
+    regularisation_weighting = LinearLight.regularisation_weighting
+
+    def __init__(self, transfer: Transfer):
+        self.transfer = transfer
+
+    def load(self, plane, target):
+        np.copyto(target, self.transfer.decode(plane), casting="unsafe")
+
+    def store(self, restored, out):
+        np.copyto(out, self.transfer.encode(np.maximum(restored, 0.0)), casting="unsafe")
+        return out
 
     def white(self) -> float:
         return 1.0

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 
 from videodeblur import registry
+from videodeblur.cache import LockedLRU
 from videodeblur.core import psf as psf_models
 from videodeblur.core.edgetaper import edgetaper_inplace, taper_plan
 from videodeblur.core.fourier import fast_shape, psf2otf
 from videodeblur.errors import InvalidParameterError
 from videodeblur.fft.plans import frame_transform
+from videodeblur.restoration import highlights
 from videodeblur.restoration.coding import Coding, Scaled
 from videodeblur.restoration.methods import Regularisation
 
@@ -44,10 +47,12 @@ def validate_nsr(nsr):
 
 
 class Restored(NamedTuple):
-    """A restored frame and the regularisation its method chose for it."""
+    """A restored frame, the regularisation its method chose for it, and the point lights
+    taken back to points (:mod:`videodeblur.restoration.highlights`)."""
 
     image: np.ndarray
     regularisation: Regularisation
+    point_lights: int = 0
 
 
 class FrameDeconvolver:
@@ -104,6 +109,7 @@ class FrameDeconvolver:
         self.otf = psf2otf(self.kernel, self.padded_shape)
         self.taper_plan = taper_plan(self.padded_shape, self.kernel) if self.edgetaper else None
         self.method = registry.resolve(entry.implementation)(self.otf, self.padded_shape, nsr, self.strength)
+        self._spreads: LockedLRU[np.ndarray] = LockedLRU(8)
 
     def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0,
                 output_scale: float = 1.0, output_offset: float = 0.0,
@@ -154,16 +160,40 @@ class FrameDeconvolver:
         pair = frame_transform(self.padded_shape)
         buffer = pair.frame
         coding.load(frame, buffer[:rows, :columns])
+        if self.strength == 0.0:  # the input as it is, without a round trip through the FFTs
+            scaling = coding.scaling()
+            kept = buffer[:rows, :columns]
+            kept *= np.float32(scaling.input_scale * scaling.output_scale)
+            kept += np.float32(scaling.output_offset)
+            coding.store(kept, out)
+            return Restored(out, Regularisation(0.0, 0.0))
         if self.padded_shape != self.frame_shape:
             reflect_pad_inplace(buffer, rows, columns)
         taper_changes = [] if self.edgetaper and self.strength != 1.0 else None
         if self.edgetaper:
             edgetaper_inplace(buffer, self.taper_plan, taper_changes)
         restored, regularisation = self.method.restore(pair, self.frame_shape, coding)
+        points = 0
+        if coding.linear and self.strength > 0 and hasattr(self.method, "resolution"):
+            scaling = coding.scaling()
+            points = highlights.clean_points(restored, self.point_spread(regularisation),
+                                             scaling.input_scale * scaling.output_scale)
         if taper_changes:
             self._untaper(restored, taper_changes, coding)
         coding.store(restored, out)
-        return Restored(out, regularisation)
+        return Restored(out, regularisation, points)
+
+    def point_spread(self, regularisation: Regularisation) -> np.ndarray:
+        """The restored point spread patch of a linear method at a regularisation (cached),
+        times the strength (:func:`videodeblur.restoration.highlights.point_spread_patch`)."""
+
+        def build() -> np.ndarray:
+            radius = highlights.patch_radius(self.kernel.shape)
+            size = cv2.getOptimalDFTSize(max(64, 4 * radius + 1))
+            spectrum = self.method.resolution(psf2otf(self.kernel, (size, size)), (size, size), regularisation)
+            return highlights.point_spread_patch(spectrum, radius) * np.float32(self.strength)
+
+        return self._spreads.get(tuple(regularisation), build)
 
     def _untaper(self, restored: np.ndarray, changes: list, coding: Coding) -> None:
         """Take back what tapering changed, in the share (1 - strength) of the input the

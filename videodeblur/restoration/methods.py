@@ -207,6 +207,16 @@ class LinearFilter:
             response += np.float32(scale * (1.0 - self.strength))
         return response
 
+    def resolution(self, otf: np.ndarray, shape: tuple[int, int], regularisation: Regularisation) -> np.ndarray:
+        """``H G`` on another grid (``otf`` of the same kernel on ``shape``): the spectrum of the
+        filter's restored point spread (a point of light comes back as its inverse transform)."""
+        lam, alpha = regularisation
+        power = gradient_power(shape).astype(np.float64)
+        nsr = np.full(power.shape, lam) if alpha == 0.0 else lam * power**alpha
+        nsr[0, 0] = 0.0
+        h2 = np.abs(otf.astype(np.complex128)) ** 2
+        return h2 / np.maximum(h2 + nsr, 1e-30)
+
     def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int], coding) -> tuple[np.ndarray, Regularisation]:
         """See :class:`RestorationMethod`; the result is a view of ``pair``'s buffer."""
         rows, columns = frame_shape

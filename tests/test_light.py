@@ -1,0 +1,271 @@
+"""Restoring in linear light (pipeline/light.py, restoration/coding.py, restoration/highlights.py).
+
+Clips are generated here with PyAV, blurred in linear light as a lens blurs (tests/imaging.py,
+colour-science's BT.709 curve), written losslessly, restored through the command line or the
+restorer and decoded back independently.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+
+from imaging import blurred_frames, luma_psnr, moving_window, to_codes, to_linear_light, write_luma_clip
+from media import decode_frames
+from videodeblur import deconvolve, psf
+from videodeblur.cli import main as cli_main
+from videodeblur.config import load_config
+from videodeblur.errors import InvalidParameterError
+from videodeblur.pipeline.kernels import KernelSpec
+from videodeblur.pipeline.light import light_for
+from videodeblur.pipeline.restorer import FrameRestorer
+from videodeblur.restoration import FrameDeconvolver
+from videodeblur.restoration.coding import LinearLight, integer_plane
+from videodeblur.core.colour import linearisation
+
+
+def info(trc=None, color_range=None, pix_fmt="yuv420p", bit_depth=8, width=64, height=48):
+    return SimpleNamespace(color_trc=trc, color_range=color_range, pix_fmt=pix_fmt, bit_depth=bit_depth,
+                           width=width, height=height, color_primaries=None, colorspace=None, average_rate=None)
+
+
+# ----------------------------------------------------------------------------- choosing
+
+
+@pytest.mark.parametrize("trc, linear, name", [(1, True, "bt709"), (13, True, "srgb"), (16, True, "pq"),
+                                               (18, True, "hlg"), (None, True, "bt709"), (9, False, None)])
+def test_auto_follows_the_transfer_tag(trc, linear, name):
+    choice = light_for("auto", info(trc))
+    assert choice.linear == linear
+    assert (choice.transfer.name if choice.transfer else None) == name
+    if trc is None:
+        assert "taken as BT.709" in choice.note and "assumed" in choice.description
+    elif not linear:
+        assert "not known" in choice.note
+
+
+def test_linear_refuses_an_unknown_curve_and_encoded_is_the_codes():
+    with pytest.raises(InvalidParameterError, match="not one videodeblur knows"):
+        light_for("linear", info(9))
+    choice = light_for("encoded", info(1))
+    assert not choice.linear and "coded values" in choice.description
+
+
+@pytest.mark.parametrize("color_range, pix_fmt, limited", [(1, "yuv420p", True), (2, "yuv420p", False),
+                                                           (None, "yuv420p", True), (None, "gbrp", False),
+                                                           (None, "gray", False)])
+def test_range_from_the_tag_or_the_pixel_format(color_range, pix_fmt, limited):
+    assert light_for("auto", info(1, color_range, pix_fmt)).limited == limited
+
+
+# ----------------------------------------------------------------------------- restoring
+
+
+@pytest.fixture(scope="module")
+def lens_blur(camera):
+    sharp = moving_window(camera[100:, 100:], 3, 192, 160)
+    return sharp, blurred_frames(sharp, psf.disk(3.0))
+
+
+def test_linear_light_restores_a_lens_blur_better_than_the_codes(lens_blur):
+    sharp, blurred = lens_blur
+    deconvolver = FrameDeconvolver(psf.disk(3.0), blurred[0].shape)
+    linear, coded = np.empty_like(blurred[0]), np.empty_like(blurred[0])
+    deconvolver.restore(blurred[0], out=linear, coding=LinearLight(linearisation("bt709", 8, True)))
+    deconvolver.restore(blurred[0], out=coded, coding=integer_plane(255.0))
+    before = luma_psnr(blurred[0], sharp[0], 12)
+    assert luma_psnr(linear, sharp[0], 12) > before + 3.0
+    assert luma_psnr(linear, sharp[0], 12) > luma_psnr(coded, sharp[0], 12) + 1.0
+
+
+def test_the_linear_coding_is_exact_where_nothing_changes():
+    # A flat frame: the restoration keeps the mean, so every code must come back as it was.
+    flat = np.full((48, 64), 117, np.uint8)
+    out = np.empty_like(flat)
+    FrameDeconvolver(psf.disk(2.0), flat.shape).restore(flat, out=out, coding=LinearLight(linearisation("bt709", 8, True)))
+    assert np.array_equal(out, flat)
+
+
+def test_strength_zero_is_the_input_and_one_half_lies_between(lens_blur):
+    _, blurred = lens_blur
+    frame = blurred[1]
+    coding = LinearLight(linearisation("bt709", 8, True))
+    outs = {}
+    for strength in (0.0, 0.5, 1.0):
+        out = np.empty_like(frame)
+        FrameDeconvolver(psf.disk(3.0), frame.shape, strength=strength).restore(frame, out=out, coding=coding)
+        outs[strength] = out.astype(float)
+    assert np.array_equal(outs[0.0], frame)  # borders included: the taper is taken back
+    change_half, change_full = outs[0.5] - frame, outs[1.0] - frame
+    assert 0.3 < np.abs(change_half).mean() / np.abs(change_full).mean() < 0.7
+
+
+def test_strength_is_folded_into_the_filter():
+    deconvolver = FrameDeconvolver(psf.disk(2.0), (32, 40), nsr=0.01, strength=0.25)
+    full = FrameDeconvolver(psf.disk(2.0), (32, 40), nsr=0.01).method.filter_for(0.01, 0.0)
+    scale = 1.0 / deconvolver.method.pixel_count
+    np.testing.assert_allclose(deconvolver.method.filter_for(0.01, 0.0), 0.25 * full + 0.75 * scale, rtol=1e-5)
+
+
+def test_strength_is_validated():
+    for bad in (-0.1, 1.5, "1", True):
+        with pytest.raises(InvalidParameterError, match="strength"):
+            FrameDeconvolver(psf.disk(2.0), (32, 40), strength=bad)
+    from videodeblur.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="deconvolution.strength"):
+        load_config(None, ["deconvolution.strength=2"])
+
+
+def test_the_python_api_restores_coded_floats_in_linear_light(lens_blur):
+    sharp, blurred = lens_blur
+    coded = blurred[0].astype(np.float64) / 255.0
+    linear = deconvolve(coded, psf.disk(3.0), transfer="bt709", clip=True)
+    plain = deconvolve(coded, psf.disk(3.0), clip=True)
+    truth = sharp[0].astype(np.float64) / 255.0
+    error = lambda a: float(np.mean((a[12:-12, 12:-12] - truth[12:-12, 12:-12]) ** 2))  # noqa: E731
+    assert error(linear) < 0.6 * error(plain)
+    assert np.array_equal(deconvolve(coded, psf.disk(3.0), strength=0.0), coded.astype(np.float32))
+    with pytest.raises(InvalidParameterError, match="transfer"):
+        deconvolve(coded, psf.disk(3.0), transfer="log")
+
+
+# --------------------------------------------------------------------------- point lights
+
+
+def lamps_at_night(size=(160, 192), radius=4.0, seed=0):
+    """A dark, faintly textured scene with point lights 3-12 x white, blurred by a disk in linear
+    light, coded BT.709 limited range 8-bit with a little noise."""
+    rng = np.random.default_rng(seed)
+    scene = 0.02 + 0.02 * rng.random(size)
+    spots = [(40, 50), (40, 140), (110, 60), (120, 150)]
+    for (r, c), level in zip(spots, (3.0, 6.0, 9.0, 12.0)):
+        scene[r, c] = level
+    import cv2
+
+    blurred = cv2.filter2D(scene.astype(np.float32), -1, psf.disk(radius), borderType=cv2.BORDER_REFLECT)
+    noisy = np.clip(blurred + rng.normal(0, 0.0015, size), 0, 1)
+    codes = np.clip(np.rint(to_codes(noisy)), 0, 255).astype(np.uint8)
+    reference = np.clip(np.rint(to_codes(np.clip(scene, 0, 1))), 0, 255).astype(np.uint8)
+    return codes, reference, spots
+
+
+def ring_energy(plane, spots, inner=2, outer=14):
+    """Mean squared deviation from the local median in annuli around the spots (a bullseye's energy)."""
+    total = 0.0
+    for r, c in spots:
+        patch = plane[r - outer:r + outer + 1, c - outer:c + outer + 1].astype(float)
+        distance = np.hypot(*np.mgrid[-outer:outer + 1, -outer:outer + 1])
+        annulus = (distance > inner) & (distance <= outer)
+        total += float(np.mean((patch[annulus] - np.median(patch[annulus])) ** 2))
+    return total / len(spots)
+
+
+def test_point_lights_come_back_as_points_not_bullseyes():
+    codes, reference, spots = lamps_at_night()
+    deconvolver = FrameDeconvolver(psf.disk(4.0), codes.shape)
+    out = np.empty_like(codes)
+    result = deconvolver.restore(codes, out=out, coding=LinearLight(linearisation("bt709", 8, True)))
+    assert result.point_lights >= len(spots)
+    # Without the point step: the same filter's rings.
+    from videodeblur.restoration import highlights
+
+    saved = highlights.MIN_CORRELATION
+    highlights.MIN_CORRELATION = 2.0  # nothing correlates that well: no point is taken
+    try:
+        ringing = np.empty_like(codes)
+        assert deconvolver.restore(codes, out=ringing, coding=LinearLight(linearisation("bt709", 8, True))).point_lights == 0
+    finally:
+        highlights.MIN_CORRELATION = saved
+    assert ring_energy(out, spots) < 0.3 * ring_energy(ringing, spots)
+    assert ring_energy(out, spots) < 2.0 * ring_energy(reference, spots) + 4.0
+    for r, c in spots:  # the lamp is white at its pixel, and its neighbours are dark again
+        assert out[r, c] >= 230
+        assert np.median(out[r - 6:r + 7, c - 6:c + 7]) < 80
+
+
+# ------------------------------------------------------------------------- the command line
+
+
+def tagged_clip(path, lumas, trc):
+    height, width = lumas[0].shape
+    chroma = np.full((height // 4, width), 128, np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = Fraction(1, 25)
+        if trc is not None:
+            stream.codec_context.color_trc = trc
+        for i, luma in enumerate(lumas):
+            frame = av.VideoFrame.from_ndarray(np.concatenate([luma, chroma, chroma]), format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            if trc is not None:
+                frame.color_trc = trc
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_a_run_says_where_it_restored_and_what_it_assumed(lens_blur, tmp_path, capsys):
+    _, blurred = lens_blur
+    untagged = write_luma_clip(tmp_path / "untagged.mkv", blurred)
+    assert cli_main(["run", str(untagged), "-o", str(tmp_path / "a.mkv"), "--set", "psf.radius=3",
+                     "--set", "output.codec=ffv1", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("no transfer tag: taken as BT.709") == 1
+    assert "in linear light (bt709, limited range, untagged: assumed)" in err
+    log = tagged_clip(tmp_path / "log.mkv", blurred, 9)
+    assert cli_main(["run", str(log), "-o", str(tmp_path / "b.mkv"), "--set", "psf.radius=3",
+                     "--set", "output.codec=ffv1", "-q"]) == 0
+    assert "is not known: restoring the coded values" in capsys.readouterr().err
+    assert cli_main(["run", str(log), "-o", str(tmp_path / "c.mkv"), "--set", "deconvolution.light=linear",
+                     "--set", "output.codec=ffv1", "-q"]) == 2
+    assert "not one videodeblur knows" in capsys.readouterr().err
+    assert not (tmp_path / "c.mkv").exists()
+
+
+def test_config_show_and_the_preview_label_say_what_is_used(lens_blur, tmp_path, capsys):
+    _, blurred = lens_blur
+    clip = tagged_clip(tmp_path / "bt709.mkv", blurred, 1)
+    assert cli_main(["config", "show", str(clip), "--strength", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "strength = 0.5" in out and 'light = "auto"' in out
+    assert "restored in linear light (bt709, limited range)" in out
+    from videodeblur.preview import Previewer
+
+    with Previewer(clip, load_config(None, ["deconvolution.strength=0.5"])) as previewer:
+        label = previewer.describe_psf(previewer.frame_and_row(0)[1])
+    assert "strength 0.5" in label and "linear light (bt709" in label
+
+
+def test_luma_restoration_keeps_the_colours(camera, astronaut_rgb, tmp_path):
+    """Luma only, in linear light: chroma planes pass bit for bit, and the picture's mean hue
+    and saturation do not move."""
+    from media import make_clip
+
+    clip = make_clip(tmp_path / "colour.mkv", width=96, height=64, frames=3, codec="ffv1", audio=False)
+    out = tmp_path / "out.mkv"
+    assert cli_main(["run", str(clip), "-o", str(out), "--set", "psf.radius=2", "--set", "output.codec=ffv1",
+                     "-q"]) == 0
+    before, after = decode_frames(clip), decode_frames(out)
+    for a, b in zip(before, after):
+        assert np.array_equal(a.planes[1], b.planes[1]) and np.array_equal(a.planes[2], b.planes[2])
+        # Mean luma (so the mean of every RGB channel) is kept within a level.
+        assert abs(float(a.planes[0].mean()) - float(b.planes[0].mean())) < 1.0
+
+
+def test_the_restorer_estimates_in_the_light_it_restores_in(lens_blur):
+    _, blurred = lens_blur
+    restorer = FrameRestorer(load_config(None, ["psf.kind=auto-defocus"]), info(None, 1, width=192, height=160))
+    assert restorer.light.linear
+    schedule = restorer.schedule()
+    assert schedule.light_table is not None
+    item = SimpleNamespace(index=0, time_s=0.0, planes=[blurred[0]])
+    analysis = schedule.analyse(item)
+    assert analysis.estimate.kind == "defocus"
+    assert abs(analysis.estimate.fit("defocus").radius_px - 3.0) < 0.3
+    assert KernelSpec.of("defocus", radius=3.0).describe() == "defocus radius 3 px"
