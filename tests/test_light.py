@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from imaging import blurred_frames, luma_psnr, moving_window, to_codes, to_linear_light, write_luma_clip
+from imaging import blurred_frames, luma_psnr, moving_window, to_codes, write_luma_clip
 from media import decode_frames
 from videodeblur import deconvolve, psf
 from videodeblur.cli import main as cli_main
