@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from videodeblur.core.colour import Linearisation, Transfer
+from videodeblur.fft.plans import scratch
 from videodeblur.restoration.methods import Scaling
 
 
@@ -105,10 +106,15 @@ class LinearLight(Coding):
             np.take(self.linearisation.decode_table, plane, out=target, mode="clip")
 
     def store(self, restored, out):
-        index = np.clip(restored, np.float32(0.0), np.float32(self.linearisation.index_limit))
         if self.linearisation.exponent != 1.0:
-            index = cv2.sqrt(cv2.sqrt(index))
-        return np.take(self.linearisation.encode_table, index.astype(np.int32), out=out, mode="clip")
+            # In place: the buffer is the FFT buffer, rewritten by the next frame anyway.
+            np.clip(restored, np.float32(0.0), np.float32(self.linearisation.index_limit), out=restored)
+            cv2.sqrt(restored, dst=restored)
+            cv2.sqrt(restored, dst=restored)
+        # Truncated to integers; the table lookup clips indexes below 0 and beyond its end.
+        index = scratch(restored.shape, np.int32, "table index")
+        np.copyto(index, restored, casting="unsafe")
+        return np.take(self.linearisation.encode_table, index, out=out, mode="clip")
 
     def white(self) -> float:
         return 1.0
