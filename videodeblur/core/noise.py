@@ -80,6 +80,14 @@ def estimate_noise_sigma(image: np.ndarray, max_samples: int = 20_000) -> float:
     return max(sigma, QUANTISATION_SIGMA_8BIT)
 
 
+#: Power over noise a bin needs to enter :func:`fit_power_law`. Near the cut-off, what a codec
+#: leaves (its quantisation error is redder than the noise read where the blur erased
+#: everything) can double a bin's power: with a margin of 2 such a bin entered the fit, tilted
+#: the fitted exponent of a texture's spectrum, and the filter amplified the codec's error over
+#: the whole frame (a clean H.264 master lost 5 dB). Larger margins start to drop real signal
+#: on noisy frames (docs/quality.md).
+SIGNAL_MARGIN = 3.0
+
 #: Exponents tried by :func:`fit_power_law`: spectra from 1/f^2 to 1/f^4. Natural images fall
 #: at least as fast as 1/f^2; a texture (brick, grass) can make the fitted slope shallower over
 #: the low frequencies, and extrapolating that to the high frequencies would leave the noise
@@ -275,7 +283,7 @@ def fit_power_law(spectrum: np.ndarray, samples: SpectrumSamples, noise,
 
     The model of the periodogram is ``E |Y|^2 / N = A |H|^2 / (|P|^2)^alpha + N(f)``. The
     sampled frequencies are grouped in bins of ``log |P|^2``; in each bin whose power is at
-    least twice the noise, ``A_b = sum(|Y|^2 / N - N(f)) / sum(|H|^2 / (|P|^2)^alpha)``. The
+    least :data:`SIGNAL_MARGIN` times the noise, ``A_b = sum(|Y|^2 - N(f)) / sum(|H|^2 / (|P|^2)^alpha)``. The
     exponent is the one that makes the ``A_b`` most nearly equal across bins (least variance of
     ``log A_b``); ``A`` is their weighted geometric mean. Using every frequency with signal above
     the noise, not only the mildly blurred ones, fits the spectrum near the cut-off frequencies
@@ -305,7 +313,7 @@ def fit_power_law(spectrum: np.ndarray, samples: SpectrumSamples, noise,
     counts = samples.bin_counts
     signal = np.bincount(samples.bin_index, weights=samples.weight * periodogram, minlength=counts.size)
     signal -= counts * noise_power
-    usable = (counts >= 16) & (signal > counts * noise_power)
+    usable = (counts >= 16) & (signal > (SIGNAL_MARGIN - 1.0) * counts * noise_power)
     if not np.any(usable):
         return math.nan, 1.0
     rows = slice(None) if free_exponent else np.flatnonzero(ALPHA_GRID == 1.0)
