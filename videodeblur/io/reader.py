@@ -324,7 +324,8 @@ class VideoReader:
         rate = self.info.average_rate or Fraction(25)
         return index / Fraction(rate)
 
-    def _packet_time(self, packet: av.Packet) -> Fraction | None:
+    def packet_time(self, packet: av.Packet) -> Fraction | None:
+        """A packet's time (pts, else dts) in exact seconds from the video stream's start; None if it has none."""
         ts = packet.pts if packet.pts is not None else packet.dts
         if ts is None or not packet.time_base:
             return None
@@ -395,7 +396,7 @@ class VideoReader:
             return self._events_all()
         selection = RangeSelection(start_frame=start_frame if by_frames else None, end_frame=end_frame,
                                    start_s=start_s, end_s=end_s, copy_streams=self.copy_streams)
-        return select_range(self._items(), selection, self._frame_time, self._packet_time, self.to_item)
+        return select_range(self._items(), selection, self._frame_time, self.packet_time, self.to_item)
 
     def _events_all(self) -> Iterator[FrameItem | av.Packet]:
         index = 0

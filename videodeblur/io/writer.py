@@ -179,6 +179,12 @@ class VideoWriter:
     metadata : dict or None
         Container-level metadata (title ...) to write; extension beyond the base
         interface, pass ``reader.container.metadata`` to keep the input's.
+    video_template : av.stream.VideoStream or None
+        Copy the video instead of encoding it: a stream already encoded (a segment's, see
+        :mod:`videodeblur.pipeline.segments`) whose packets :meth:`copy_video_packet` muxes as
+        they are; its codec parameters (extradata, colour tags, field order) are taken over,
+        the time base, frame rate and rotation come from ``info`` as for an encoded stream.
+        ``codec``, ``crf``, ``preset``, ``pix_fmt`` and ``codec_options`` are then ignored.
 
     Raises
     ------
@@ -202,21 +208,27 @@ class VideoWriter:
         pix_fmt: str | None = None,
         codec_options: dict | None = None,
         metadata: dict | None = None,
+        video_template=None,
     ):
         self.path = Path(path)
         self.info = info
         self.container = None
         self._closed = False
         self._frames = 0
-        enc = _encoder(codec)
-        self.codec = enc.name
-        if pix_fmt is None:
-            try:
-                pix_fmt = choose_pix_fmt(enc.name, info.pix_fmt)
-            except OutputError as exc:
-                raise OutputError(f"output '{self.path}': {exc}; pass an explicit pix_fmt") from None
+        self._encoding = video_template is None
+        if self._encoding:
+            enc = _encoder(codec)
+            self.codec = enc.name
+            if pix_fmt is None:
+                try:
+                    pix_fmt = choose_pix_fmt(enc.name, info.pix_fmt)
+                except OutputError as exc:
+                    raise OutputError(f"output '{self.path}': {exc}; pass an explicit pix_fmt") from None
+            self._check_pix_fmt(enc, pix_fmt)
+        else:
+            self.codec = video_template.codec_context.name
+            pix_fmt = video_template.codec_context.pix_fmt
         self.pix_fmt = pix_fmt
-        self._check_pix_fmt(enc, pix_fmt)
 
         # A file this constructor creates and then fails to set up is removed again;
         # one that was already there is left to the caller (atomic_output).
@@ -232,7 +244,8 @@ class VideoWriter:
             raise self._wrap(exc, "cannot create the file") from None
         self._ext = self.path.suffix or self.container.format.name
         try:
-            self.stream = self._add_video_stream(enc, pix_fmt, crf, preset, codec_options)
+            self.stream = (self._add_video_stream(enc, pix_fmt, crf, preset, codec_options) if self._encoding
+                           else self._add_copied_video_stream(video_template))
             # Input stream index -> output stream; None: the muxer writes that stream itself
             # (a timecode track), its packets are not copied.
             self._stream_map = {}
@@ -331,11 +344,26 @@ class VideoWriter:
         if info.field_order is not None:
             # The container's field order tag (MOV 'fiel', Matroska FieldOrder).
             stream.codec_context.field_order = info.field_order
-        if info.display_matrix is not None:
-            stream.set_display_matrix(info.display_matrix)
-        elif info.rotation_deg:
-            stream.set_display_rotation(info.rotation_deg)
+        self._set_rotation(stream)
         return stream
+
+    def _add_copied_video_stream(self, template):
+        try:
+            stream = self.container.add_stream_from_template(template)
+        except (ValueError, av.error.FFmpegError):
+            raise OutputError(
+                f"output '{self.path}': the {self._ext} container ({self.container.format.name}) cannot hold "
+                f"{self.codec} video; {self._suggest()}"
+            ) from None
+        stream.time_base = self.info.time_base
+        self._set_rotation(stream)
+        return stream
+
+    def _set_rotation(self, stream) -> None:
+        if self.info.display_matrix is not None:
+            stream.set_display_matrix(self.info.display_matrix)
+        elif self.info.rotation_deg:
+            stream.set_display_rotation(self.info.rotation_deg)
 
     def _suggest(self) -> str:
         if "matroska" in self.container.format.name:
@@ -409,6 +437,8 @@ class VideoWriter:
         """
         if self._closed:
             raise OutputError(f"output '{self.path}': writer is closed")
+        if not self._encoding:
+            raise InvalidParameterError("this writer copies its video (video_template): it encodes no frames")
         frame = self._make_frame(item)
         try:
             self.container.mux(self.stream.encode(frame))
@@ -454,9 +484,29 @@ class VideoWriter:
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise self._wrap(exc, f"cannot write a packet of stream #{out.index}") from None
 
+    def copy_video_packet(self, packet) -> None:
+        """Mux one packet of the ``video_template`` stream's kind as it is (pts and dts kept,
+        rescaled from the packet's time base to the output stream's).
+
+        Raises
+        ------
+        OutputError
+            Writing failed (disk full, timestamps out of order ...).
+        """
+        if self._closed:
+            raise OutputError(f"output '{self.path}': writer is closed")
+        if packet.size == 0:
+            return
+        packet.stream = self.stream
+        try:
+            self.container.mux(packet)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise self._wrap(exc, f"cannot write video packet (pts {packet.pts})") from None
+        self._frames += 1
+
     @property
     def frames_written(self) -> int:
-        """Number of frames passed to :meth:`write_frame`."""
+        """Number of frames passed to :meth:`write_frame` (or packets to :meth:`copy_video_packet`)."""
         return self._frames
 
     def close(self) -> None:
@@ -474,7 +524,8 @@ class VideoWriter:
         if container is None:
             return
         try:
-            container.mux(self.stream.encode(None))
+            if self._encoding:
+                container.mux(self.stream.encode(None))
             container.close()
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             try:
