@@ -160,6 +160,18 @@ def validate_nsr(value: object) -> str | float:
     return real_value(value, NSR_REQUIREMENT, lambda x: x > 0)
 
 
+def validate_scheduler(value: object) -> str:
+    """A Dask scheduler address, ``tcp://host:port`` (or ``tls://``, ``ws://`` ...), or empty."""
+    if not isinstance(value, str):
+        raise reject('must be a scheduler address such as "tcp://127.0.0.1:8786"', value)
+    text = value.strip()
+    scheme, separator, rest = text.partition("://")
+    host, colon, port = rest.rpartition(":")
+    if text and not (separator and scheme.isalpha() and host and colon and port.isdigit()):
+        raise reject('must be a scheduler address such as "tcp://127.0.0.1:8786"', value)
+    return text
+
+
 def validate_pix_fmt(value: object) -> str:
     if isinstance(value, str) and (value == "" or _PIX_FMT.fullmatch(value)):
         return value

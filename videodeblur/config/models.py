@@ -26,6 +26,10 @@ MAX_SMOOTHING_FRAMES = 100
 PLANES: tuple[str, ...] = ("luma", "all")
 #: Where the restoration works: from the stream's tags, in linear light, or on the coded values.
 LIGHT: tuple[str, ...] = ("auto", "linear", "encoded")
+#: Where a run's frames are rendered: this process's threads, segments in local processes, or
+#: segments as tasks on a Dask cluster (:mod:`videodeblur.pipeline.segments`).
+BACKENDS: tuple[str, ...] = ("threads", "processes", "dask")
+MAX_SEGMENT_FRAMES = 10_000_000
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 #: The [psf] section and keyframes also hold the registry's parameters (validated here).
@@ -364,6 +368,15 @@ class PipelineSection(BaseModel):
     max_frame_pixels : int
         Largest frame (width x height, >= 1) that is opened; a larger declared size is
         refused before anything is decoded. Default 8192 x 8192 = 67108864.
+    backend : {"threads", "processes", "dask"}
+        ``"threads"`` (default): one process, ``workers`` threads. ``"processes"``: the clip
+        in segments, ``workers`` local processes at a time. ``"dask"``: segments as tasks on
+        the Dask cluster at ``scheduler``.
+    scheduler : str
+        The Dask scheduler's address (``"tcp://host:8786"``); needed by the dask backend.
+    segment_frames : int
+        Frames per segment for the processes and dask backends; 0 (default): about 10 s of
+        video.
     """
 
     model_config = _FROZEN
@@ -376,6 +389,28 @@ class PipelineSection(BaseModel):
     tolerate_decode_errors: Annotated[bool, PlainValidator(m.validate_bool)] = False
     max_frame_pixels: Annotated[int, m.integer("must be an integer >= 1 (width x height in pixels)",
                                                lambda n: n >= 1)] = DEFAULT_MAX_FRAME_PIXELS
+    backend: Annotated[str, m.choice(BACKENDS)] = "threads"
+    scheduler: Annotated[str, PlainValidator(m.validate_scheduler)] = ""
+    segment_frames: Annotated[int, m.integer(
+        f"must be 0 (about 10 s of video) or a number of frames from 1 to {MAX_SEGMENT_FRAMES}",
+        lambda n: 0 <= n <= MAX_SEGMENT_FRAMES)] = 0
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> PipelineSection:
+        problems = pipeline_rules(self.__dict__, frozenset())
+        if problems:
+            raise RuleViolation(problems)
+        return self
+
+
+def pipeline_rules(values: Mapping[str, Any], invalid: frozenset[str] | set[str]) -> list[str]:
+    """Problems of the [pipeline] section as a whole; keys in ``invalid`` are ignored."""
+    if "backend" in invalid or "scheduler" in invalid or values.get("backend") != "dask":
+        return []
+    if not values.get("scheduler"):
+        return ['pipeline.scheduler: the dask backend needs the scheduler\'s address, '
+                'e.g. pipeline.scheduler = "tcp://127.0.0.1:8786"']
+    return []
 
 
 def trim_rules(values: Mapping[str, Any], invalid: frozenset[str] | set[str]) -> list[str]:
@@ -490,7 +525,8 @@ class Config(BaseModel):
 #: Section name -> model.
 SECTIONS: dict[str, type[BaseModel]] = {name: field.annotation for name, field in Config.model_fields.items()}
 #: Section name -> its cross-field rules, for sections that have them.
-SECTION_RULES: dict[str, Callable[[Mapping[str, Any], set[str]], list[str]]] = {"trim": trim_rules}
+SECTION_RULES: dict[str, Callable[[Mapping[str, Any], set[str]], list[str]]] = {
+    "trim": trim_rules, "pipeline": pipeline_rules}
 
 
 def section_keys(section: str) -> list[str]:
