@@ -9,6 +9,9 @@ Public API::
     fit = estimate_blur(blur_spectrum(luma))                   # one frame: motion, defocus or none
 """
 
+#: Set before the imports: modules below record it (a segment manifest).
+__version__ = "0.1.0"
+
 from videodeblur import psf
 from videodeblur.config import Config, load_config
 from videodeblur.core.estimation import blur_spectrum, estimate_blur
@@ -20,4 +23,3 @@ from videodeblur.restoration import FrameDeconvolver, deconvolve
 
 __all__ = ["deconvolve", "psf", "deblur_file", "preview_frame", "estimate_track", "estimate_blur", "blur_spectrum",
            "Config", "load_config", "FrameDeconvolver", "VideoDeblurError"]
-__version__ = "0.1.0"

@@ -109,6 +109,10 @@ def _command_run(args) -> int:
     details = f" in {report.light}" if report.light else ""
     if report.point_lights:
         details += f", {report.point_lights} point lights kept as points"
+    if report.segments:
+        details += f", in {report.segments} segments"
+        if report.segments_reused:
+            details += f" ({report.segments_reused} finished by an earlier run)"
     print(f"wrote {report.output}: {report.frames} frames restored{details}, {report.packets_copied} packets copied",
           file=sys.stderr)
     warning = _loss_warning(args.input, report)

@@ -61,6 +61,10 @@ class RunReport:
         What the run assumed or decided that a user should know (said once each).
     point_lights : int
         Point lights taken back to points, over all frames.
+    segments : int
+        Segments the run was rendered in (0: in one piece, the threads backend).
+    segments_reused : int
+        Of those, segments an earlier, interrupted run of the same job had finished.
     """
 
     output: Path
@@ -71,6 +75,8 @@ class RunReport:
     light: str = ""
     notes: tuple[str, ...] = ()
     point_lights: int = 0
+    segments: int = 0
+    segments_reused: int = 0
 
     @property
     def frames_lost(self) -> int:
@@ -202,6 +208,11 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
     """
     config = resolve_config(config)
     input_path, output_path = Path(input_path), Path(output_path)
+    if config.pipeline.backend != "threads":
+        from videodeblur.pipeline.backends import run_segmented  # joblib and dask only when asked for
+
+        return run_segmented(input_path, output_path, config, overwrite=overwrite, progress=progress,
+                             report_type=RunReport)
     check_paths(input_path, output_path, overwrite=overwrite)
     blas_controller()
     pipeline, output, trim = config.pipeline, config.output, config.trim

@@ -14,8 +14,6 @@ resolution, all candidates at once. Pure NumPy and OpenCV on arrays: no I/O, no 
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
@@ -25,9 +23,6 @@ MIN_EXCESS = 0.1
 MIN_CORRELATION = 0.8
 #: At most this many point lights per frame (a frame full of them is not a frame of lamps).
 MAX_POINTS = 500
-#: A candidate's block must stand out of its neighbourhood by this many times the
-#: neighbourhood's own level.
-CONTRAST = 0.0
 #: Detection works on a copy this many times smaller in each direction.
 DECIMATION = 4
 
@@ -109,15 +104,14 @@ def _point_fits(patches: np.ndarray, ring: np.ndarray, kernel: np.ndarray, energ
 
 def _candidates(restored: np.ndarray, scale: float, radius: int, background_max: float) -> np.ndarray:
     """Full-resolution peaks of the blocks of a 4x smaller copy that stand out of a dark local
-    median by a few times its level, the most outstanding first (at most :data:`MAX_POINTS`)."""
+    median by :data:`MIN_EXCESS`, the most outstanding first (at most :data:`MAX_POINTS`)."""
     rows, columns = restored.shape
     small = cv2.pyrDown(cv2.pyrDown(restored))[: rows // DECIMATION, : columns // DECIMATION]
     median = cv2.medianBlur(small, 5)
     excess = small - median
     # A restored point spreads over a few pixels, so its block keeps a good share of its excess;
-    # a lamp's block is several times brighter than its surroundings, texture's hardly ever.
-    outstanding = ((excess > np.float32(MIN_EXCESS * scale)) & (median < np.float32(background_max * scale))
-                   & (excess > np.float32(CONTRAST) * np.maximum(median, np.float32(0.0))))
+    # the fits at full resolution then tell lamps from texture.
+    outstanding = (excess > np.float32(MIN_EXCESS * scale)) & (median < np.float32(background_max * scale))
     blocks = np.argwhere(outstanding)
     if len(blocks) > MAX_POINTS:
         blocks = blocks[np.argsort(-excess[blocks[:, 0], blocks[:, 1]], kind="stable")[:MAX_POINTS]]
