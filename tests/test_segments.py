@@ -128,6 +128,15 @@ def test_processes_equal_a_single_run_plane_for_plane(focus_pull, tmp_path, kind
     assert not seg.segment_folder(tmp_path / "parts.mkv").exists()
 
 
+def test_a_clip_shorter_than_one_segment_is_one_segment(focus_pull, tmp_path):
+    base = ["psf.kind=auto-defocus", "psf.smoothing_frames=4", "output.codec=ffv1"]
+    single(focus_pull, tmp_path / "single.mkv", base)
+    report = single(focus_pull, tmp_path / "parts.mkv",
+                    [*base, "pipeline.backend=processes", "pipeline.segment_frames=500"])
+    assert (report.frames, report.segments) == (36, 1)
+    assert planes_equal(tmp_path / "single.mkv", tmp_path / "parts.mkv")
+
+
 def test_a_local_dask_cluster_equals_a_single_run(focus_pull, cluster, tmp_path):
     base = ["psf.kind=auto-defocus", "psf.smoothing_frames=4", "output.codec=ffv1"]
     single(focus_pull, tmp_path / "single.mkv", base)
