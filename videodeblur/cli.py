@@ -4,6 +4,7 @@
     videodeblur preview INPUT (--frame N | --time T | --frames A:B[:STEP] | --sheet K) -o OUT.png
                         [--mode split|side|diff|restored] [--crop X,Y,W,H] [--config FILE] [--set ...]
     videodeblur estimate INPUT -o TRACK.csv [--plot TRACK.png] [--config FILE] [--set ...] [-y]
+    videodeblur tune INPUT [--config FILE] [--save FILE.toml] [--port N] [--open] [--set ...]
     videodeblur config show [--config FILE] [--set key=value ...]
 
 Exit codes (see videodeblur.errors): 0 success, 1 internal error, 2 usage or config,
@@ -79,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("-y", "--overwrite", action="store_true", help="replace existing output files")
     add_progress_options(estimate)
     add_config_options(estimate)
+
+    tune = commands.add_parser("tune", help="tune the settings by eye on a local page in the browser")
+    tune.add_argument("input", metavar="INPUT", help="the video (never modified)")
+    tune.add_argument("--save", metavar="FILE.toml", help="where the page's 'Save config' writes")
+    tune.add_argument("--port", type=int, default=0, metavar="N", help="port on 127.0.0.1 (default: a free one)")
+    tune.add_argument("--open", action="store_true", help="open the page in the default browser")
+    add_config_options(tune)
 
     config = commands.add_parser("config", help="inspect configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION",
@@ -231,6 +239,27 @@ def _command_estimate(args) -> int:
     return 0
 
 
+def _command_tune(args) -> int:
+    try:
+        from videodeblur.tune.server import serve
+    except ImportError:
+        raise InvalidParameterError('the tuning page needs aiohttp: pip install "videodeblur[tune]"') from None
+    from videodeblur.tune.session import TuneSession
+
+    overrides = list(args.overrides)
+    if args.strength is not None:
+        overrides.append(f"deconvolution.strength={args.strength}")
+    if not 0 <= args.port <= 65535:
+        raise InvalidParameterError(f"--port must be from 0 (a free port) to 65535, got {args.port}")
+    session = TuneSession(args.input, args.config, overrides, args.save)
+    try:
+        print("videodeblur: serving the tuning page on 127.0.0.1 until Ctrl-C", file=sys.stderr)
+        serve(session, args.port, open_browser=args.open)
+    finally:
+        session.close()
+    return 0
+
+
 def _command_config_show(args) -> int:
     from videodeblur.config import config_to_toml
 
@@ -251,7 +280,7 @@ def main(argv=None) -> int:
     """Entry point of the ``videodeblur`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     handler = {"run": _command_run, "preview": _command_preview, "estimate": _command_estimate,
-               "config": _command_config_show}[args.command]
+               "tune": _command_tune, "config": _command_config_show}[args.command]
     try:
         return handler(args)
     except ConfigError as error:
