@@ -205,6 +205,27 @@ def test_ctrl_c_stops_quickly_with_exit_130_and_no_partial_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
+@pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_a_job_schedulers_signal_stops_like_ctrl_c(tmp_path, name, code):
+    import signal
+    import subprocess
+    import time
+
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=600, audio=True)
+    out = tmp_path / "out.mp4"
+    process = subprocess.Popen([sys.executable, "-c", SLOW_CLI, "run", str(clip), "-o", str(out), "--quiet"],
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(p.name.startswith(".out") for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be stopped"
+    process.send_signal(getattr(signal, name))
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == code, stderr
+    assert stderr.strip().splitlines() == [f"videodeblur: stopped by {name}: stopped before the end; no output written"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # the partial file is gone
+
+
 @pytest.mark.parametrize("workers, frames_in_flight", [(1, 1), (2, 3), (4, 2)])
 def test_frames_in_flight_bounds_the_frames_held(tmp_path, monkeypatch, workers, frames_in_flight):
     """Memory is bounded: decoded-but-unwritten frames never exceed frames_in_flight (+1 being handed over)."""

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
-from videodeblur.errors import ConfigError, InvalidParameterError, VideoDeblurError
+from videodeblur.errors import ConfigError, Interrupted, InvalidParameterError, VideoDeblurError
 from videodeblur.registry import PREVIEW_MODES
 
 EXIT_INTERNAL = 1
@@ -276,8 +277,49 @@ def _command_config_show(args) -> int:
     return 0
 
 
+#: Signals that stop a command as Ctrl-C does (a job scheduler's kill, a closed terminal); the
+#: exit code is 128 + the signal's number, as shells report it.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+class _Stopped(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM or SIGHUP: every Ctrl-C cleanup path runs."""
+
+
+_received: list[int] = []
+
+
+def _stop(signum, frame):
+    if not _received:  # a second signal while cleaning up must not interrupt the cleanup
+        _received.append(signum)
+        raise _Stopped(signum)
+
+
+def _interrupted_exit(message: str) -> int:
+    if _received:
+        name = signal.Signals(_received[0]).name
+        print(f"videodeblur: stopped by {name}: {message.removeprefix('interrupted: ')}", file=sys.stderr)
+        return 128 + _received[0]
+    print(f"videodeblur: {message}", file=sys.stderr)
+    return 130
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``videodeblur`` console script; returns the exit code."""
+    """Entry point of the ``videodeblur`` console script; returns the exit code.
+
+    SIGTERM and SIGHUP stop a command as Ctrl-C does (workers stopped, no partial output left)
+    with exit 143 and 129.
+    """
+    _received.clear()
+    if threading_is_main():
+        for number in STOP_SIGNALS:
+            signal.signal(number, _stop)
     args = build_parser().parse_args(argv)
     handler = {"run": _command_run, "preview": _command_preview, "estimate": _command_estimate,
                "tune": _command_tune, "config": _command_config_show}[args.command]
@@ -288,12 +330,13 @@ def main(argv=None) -> int:
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return error.exit_code
+    except Interrupted as error:
+        return _interrupted_exit(str(error))
     except VideoDeblurError as error:
         print(f"videodeblur: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print("videodeblur: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted_exit("interrupted")
     except Exception as error:  # noqa: BLE001 - last resort: one line, traceback only on request
         if os.environ.get("VIDEODEBLUR_DEBUG"):
             raise
