@@ -26,7 +26,7 @@ from videodeblur.config import (
 )
 from videodeblur.errors import ConfigError
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "videodeblur" / "configs"
 
 
 def write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:
@@ -624,3 +624,28 @@ def test_psf_path_with_dot_dot_is_resolved_and_must_exist(tmp_path):
         load_config(bad)
     problems = " ".join(caught.value.problems)
     assert "psf.path" in problems and "output.crf" in problems
+
+
+# ----------------------------------------------------------------------- shipped configs by name
+
+
+def test_shipped_configs_are_listed_written_and_named(tmp_path, capsys):
+    from videodeblur.cli import main
+
+    assert main(["config", "list"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("auto", "defocus", "focus_pull", "gaussian", "motion"):
+        assert f"\n{name} " in f"\n{listed}"
+    target = tmp_path / "my.toml"
+    assert main(["config", "init", "motion", "-o", str(target)]) == 0
+    assert target.read_text(encoding="utf-8") == (CONFIGS / "motion.toml").read_text(encoding="utf-8")
+    assert main(["config", "init", "motion", "-o", str(target)]) == 4  # exists: needs -y
+    assert "pass -y" in capsys.readouterr().err
+    assert main(["config", "init", "motion", "-o", str(target), "-y"]) == 0
+    assert main(["config", "init", "nosuch", "-o", str(tmp_path / "x.toml")]) == 2
+    assert "shipped: auto, defocus" in capsys.readouterr().err
+    assert not (tmp_path / "x.toml").exists()
+    # A name is accepted wherever a config file is.
+    assert load_config("motion") == load_config(CONFIGS / "motion.toml")
+    with pytest.raises(ConfigError, match="not found .or the name of a shipped config"):
+        load_config("nosuch")

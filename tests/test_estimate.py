@@ -97,14 +97,31 @@ def test_estimate_of_a_sharp_clip_is_none(clips, tmp_path):
     assert all(r["radius_smoothed"] == "" and r["length_smoothed"] == "" for r in rows)
 
 
-def test_estimate_with_a_fixed_defocus_config_searches_defocus(clips, tmp_path, capsys):
-    # The default config is a fixed defocus of 3 px: estimate searches that family instead.
+def test_estimate_with_a_fixed_defocus_kind_searches_defocus(clips, tmp_path, capsys):
+    # A fixed kind the user named: estimate searches that family.
     track = tmp_path / "track.csv"
-    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track)]) == 0
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track), "--set", "psf.kind=defocus"]) == 0
     assert "estimating with 'auto-defocus'" in capsys.readouterr().err
     _, rows = read_csv(track)
     assert len(rows) == FRAMES
     assert all(abs(float(r["radius_smoothed"]) - RADIUS_PX) <= 0.5 for r in rows)
+
+
+def test_estimate_with_no_kind_given_searches_every_family(camera, clips, tmp_path, capsys):
+    # No config: the default kind is only a default, so a motion blur is found too.
+    from imaging import blurred_frames
+
+    motion = write_clip(tmp_path / "motion.mkv", blurred_frames(sharp_frames(camera), [psf.motion(11.0, 30.0)] * FRAMES))
+    track = tmp_path / "track.csv"
+    assert cli_main(["estimate", str(motion), "-o", str(track)]) == 0
+    assert "estimating with 'auto'" in capsys.readouterr().err
+    _, rows = read_csv(track)
+    found = [r for r in rows if r["kind"] == "motion"]
+    assert len(found) >= 0.8 * FRAMES
+    assert all(abs(float(r["length_smoothed"]) - 11.0) <= 1.5 for r in found)
+    # The shipped defocus config names its kind: that family only.
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track), "-y", "--config", "defocus"]) == 0
+    assert "estimating with 'auto-defocus'" in capsys.readouterr().err
 
 
 def test_estimate_csv_matches_the_kernels_a_preview_uses(clips, tmp_path):

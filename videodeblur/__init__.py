@@ -4,8 +4,8 @@ Public API::
 
     from videodeblur import deconvolve, psf
     restored = deconvolve(frame, psf.disk(3.0), method="wiener", nsr="auto")
-    deblur_file("shot.mov", "shot_restored.mov", "configs/defocus.toml")
-    rows = estimate_track("shot.mov", "configs/auto.toml")     # the blur found per frame
+    deblur_file("shot.mov", "shot_restored.mov", "defocus")
+    rows = estimate_track("shot.mov", "auto")     # the blur found per frame
     fit = estimate_blur(blur_spectrum(luma))                   # one frame: motion, defocus or none
 """
 

@@ -5,7 +5,8 @@
                         [--mode split|side|diff|restored] [--crop X,Y,W,H] [--config FILE] [--set ...]
     videodeblur estimate INPUT -o TRACK.csv [--plot TRACK.png] [--config FILE] [--set ...] [-y]
     videodeblur tune INPUT [--config FILE] [--save FILE.toml] [--port N] [--open] [--set ...]
-    videodeblur config show [--config FILE] [--set key=value ...]
+    videodeblur config show [INPUT] [--config FILE] [--set key=value ...]
+    videodeblur config list | config init NAME -o FILE.toml [-y]
 
 Exit codes (see videodeblur.errors): 0 success, 1 internal error, 2 usage or config,
 3 input, 4 output, 5 processing, 130 interrupted.
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def add_config_options(command, restoring: bool = True):
-        command.add_argument("--config", "-c", metavar="FILE", help="TOML config file (see configs/)")
+        command.add_argument("--config", "-c", metavar="FILE", help="TOML config file, or the name of a shipped one "
+                             "(videodeblur config list)")
         command.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                              help="override one config key, e.g. --set psf.radius=4.5 (repeatable)")
         if restoring:
@@ -96,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("input", metavar="INPUT", nargs="?",
                       help="also say what the config means for this video (where its frames are restored)")
     add_config_options(show)
+    config_commands.add_parser("list", help="list the shipped starting configs")
+    init = config_commands.add_parser("init", help="write a shipped config to a file to start from")
+    init.add_argument("name", metavar="NAME", help="a shipped config (videodeblur config list)")
+    init.add_argument("-o", "--output", required=True, metavar="FILE.toml", help="the file to write")
+    init.add_argument("-y", "--overwrite", action="store_true", help="replace FILE.toml if it exists")
     return parser
 
 
@@ -209,8 +216,9 @@ def _command_estimate(args) -> int:
     config = _load(args)
     kind = config.psf.kind
     if kind not in registry.estimated_kinds():
-        # Estimating is the point of this command: search the configured kernel's family.
-        estimator = registry.psf_kind(kind).estimator
+        # Estimating is the point of this command: search the family of the kind the user
+        # gave, and every family when none was given (the default kind is only a default).
+        estimator = registry.psf_kind(kind).estimator if _kind_given(args) else None
         searched = f"auto-{estimator}" if estimator else "auto"
         config = config.model_copy(update={"psf": config.psf.model_copy(update={"kind": searched, "keyframes": ()})})
         print(f"videodeblur: psf.kind is {kind!r}; estimating with {searched!r}", file=sys.stderr)
@@ -259,6 +267,53 @@ def _command_tune(args) -> int:
     finally:
         session.close()
     return 0
+
+
+def _kind_given(args) -> bool:
+    """Whether the user named a psf.kind (in --set or the config file)."""
+    from videodeblur.config.loading import _read_config_file, parse_override
+
+    if any(parse_override(text)[0] == ("psf", "kind") for text in args.overrides):
+        return True
+    if args.config is None:
+        return False
+    psf_table = _read_config_file(args.config).get("psf", {})
+    return isinstance(psf_table, dict) and "kind" in psf_table
+
+
+def _command_config(args) -> int:
+    from pathlib import Path
+
+    from videodeblur.config.loading import shipped_config_text, shipped_configs
+
+    if args.config_command == "list":
+        configs = shipped_configs()
+        width = max(map(len, configs))
+        for name, description in configs.items():
+            print(f"{name:{width}}  {description}")
+        print("\nUse one with --config NAME, or start your own: videodeblur config init NAME -o my.toml")
+        return 0
+    if args.config_command == "init":
+        from videodeblur.io.paths import atomic_output
+
+        output = Path(args.output)
+        if output.suffix.lower() != ".toml":
+            raise InvalidParameterError(f"config init output '{output}' must be a .toml file")
+        text = shipped_config_text(args.name)
+        if output.exists() and not args.overwrite:
+            from videodeblur.errors import OutputError
+
+            raise OutputError(f"output '{output}' exists; pass -y to replace it")
+        if not output.parent.is_dir():
+            from videodeblur.errors import OutputError
+
+            raise OutputError(f"output '{output}': directory '{output.parent}' does not exist")
+        with atomic_output(output) as temporary:
+            temporary.write_text(text, encoding="utf-8")
+        print(f"wrote {output} (from the shipped '{args.name}' config); use it with --config {output}",
+              file=sys.stderr)
+        return 0
+    return _command_config_show(args)
 
 
 def _command_config_show(args) -> int:
@@ -322,7 +377,7 @@ def main(argv=None) -> int:
             signal.signal(number, _stop)
     args = build_parser().parse_args(argv)
     handler = {"run": _command_run, "preview": _command_preview, "estimate": _command_estimate,
-               "tune": _command_tune, "config": _command_config_show}[args.command]
+               "tune": _command_tune, "config": _command_config}[args.command]
     try:
         return handler(args)
     except ConfigError as error:

@@ -248,7 +248,7 @@ def preview_frame(input_path, index: int, config=None) -> tuple[np.ndarray, np.n
 
     Examples
     --------
-    >>> original, restored = preview_frame("shot.mov", 1432, "configs/defocus.toml")  # doctest: +SKIP
+    >>> original, restored = preview_frame("shot.mov", 1432, "defocus")  # doctest: +SKIP
     """
     with Previewer(input_path, config) as previewer:
         original, restored = previewer.planes(index)
