@@ -498,3 +498,89 @@ def test_previews_decode_with_more_threads_than_a_run(clips):
 def test_reader_refuses_a_bad_thread_count(clips, bad):
     with pytest.raises(InvalidParameterError, match="thread_count"):
         VideoReader(clips["h264"], thread_count=bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Previews that help decide: sweep, labels, restored alone, sheet tiles, upright, -y
+
+
+@pytest.fixture(scope="module")
+def wide_clip(tmp_path_factory):
+    """640x272 (a scope aspect ratio), 8 frames."""
+    return make_clip(tmp_path_factory.mktemp("wide") / "wide.mp4", width=640, height=272, frames=8, audio=False)
+
+
+def test_an_existing_png_needs_y(clips, tmp_path, capsys):
+    out = tmp_path / "f.png"
+    out.write_bytes(b"keep me")
+    assert cli_main(["preview", str(clips["h264"]), "--frame", "3", "-o", str(out), *CLI_CONFIG]) == 4
+    assert "exists; pass -y to replace it" in capsys.readouterr().err
+    assert out.read_bytes() == b"keep me"
+    assert cli_main(["preview", str(clips["h264"]), "--frame", "3", "-o", str(out), "-y", *CLI_CONFIG]) == 0
+    assert _read_png(out).shape == (64, 96, 3)
+
+
+def test_restored_mode_is_the_frame_alone_and_no_label_leaves_the_image_clean(clips, tmp_path):
+    with Previewer(clips["h264"], _config()) as previewer:
+        original, restored = previewer.planes(5)
+        before, after = previewer.to_rgb(original), previewer.to_rgb(restored)
+    assert cli_main(["preview", str(clips["h264"]), "--frame", "5", "--mode", "restored", "-o",
+                     str(tmp_path / "r.png"), *CLI_CONFIG]) == 0
+    assert np.array_equal(_read_png(tmp_path / "r.png"), after)  # every pixel: no label
+    assert cli_main(["preview", str(clips["h264"]), "--frame", "5", "--mode", "side", "--no-label", "-o",
+                     str(tmp_path / "s.png"), *CLI_CONFIG]) == 0
+    assert np.array_equal(_read_png(tmp_path / "s.png"), np.concatenate([before, after], axis=1))
+
+
+def test_the_label_fits_a_small_wide_frame(wide_clip, tmp_path):
+    assert cli_main(["preview", str(wide_clip), "--frame", "2", "-o", str(tmp_path / "l.png"), *CLI_CONFIG]) == 0
+    assert cli_main(["preview", str(wide_clip), "--frame", "2", "--no-label", "-o", str(tmp_path / "n.png"),
+                     *CLI_CONFIG]) == 0
+    changed = np.any(_read_png(tmp_path / "l.png") != _read_png(tmp_path / "n.png"), axis=2)
+    rows, columns = np.nonzero(changed)
+    assert rows.max() < 0.4 * 272 and columns.max() < 0.6 * 640 + 8  # wrapped, not across the frame
+
+
+def test_a_sweep_draws_each_value_side_by_side(wide_clip, tmp_path):
+    out = tmp_path / "sweep.png"
+    assert cli_main(["preview", str(wide_clip), "--frame", "4", "--sweep", "psf.sigma=1:2:0.5", "--crop",
+                     "100,50,200,120", "--no-label", "-o", str(out), *CLI_CONFIG]) == 0
+    image = _read_png(out)
+    assert image.shape == (120, 4 * 200 + 3 * 4, 3)  # the original and three variants, 4 px apart
+    for n, sigma in enumerate((None, 1.0, 1.5, 2.0)):
+        with Previewer(wide_clip, _config(*([f"psf.sigma={sigma}"] if sigma else []))) as previewer:
+            original, restored = previewer.planes(4)
+            expected = previewer.to_rgb(original if sigma is None else restored)[50:170, 100:300]
+        assert np.array_equal(image[:, n * 204 : n * 204 + 200], expected), sigma
+    for bad in ("psf.sigma=2:1:0.5", "psf.sigma", "psf.sigma=1:30:1"):
+        assert cli_main(["preview", str(wide_clip), "--frame", "4", "--sweep", bad, "-o", str(tmp_path / "x.png"),
+                         *CLI_CONFIG]) == 2
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_sheet_tiles_are_the_frames_own_size_with_their_kernel(clips, tmp_path):
+    out = tmp_path / "sheet.png"
+    assert cli_main(["preview", str(clips["h264"]), "--sheet", "3", "-o", str(out), *CLI_CONFIG]) == 0
+    # Pairs of 96x64 frames, two per row, at their own size: 2 rows of 2 x 192 px.
+    assert _read_png(out).shape == (128, 384, 3)
+    with Previewer(clips["h264"], _config()) as previewer:
+        original, restored = previewer.planes(29)
+        pair = np.concatenate([previewer.to_rgb(original), previewer.to_rgb(restored)], axis=1)
+    assert np.array_equal(_read_png(out)[64 + 40 :, : 192][:, 100:], pair[40:, 100:])  # frame 29, below its label
+
+
+def test_upright_turns_the_picture_as_ffmpeg_shows_it(tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    clip = make_clip(tmp_path / "rotated.mp4", width=96, height=64, frames=4, rotation=90, audio=False)
+    shown = tmp_path / "ffmpeg.png"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(clip), "-frames:v", "1", str(shown)],
+                   check=True)  # the ffmpeg program turns the picture by the tag
+    out = tmp_path / "upright.png"
+    assert cli_main(["preview", str(clip), "--frame", "0", "--mode", "restored", "--upright", "-o", str(out),
+                     "--set", "deconvolution.strength=0"]) == 0
+    upright, expected = _read_png(out).astype(int), _read_png(shown).astype(int)
+    assert upright.shape == expected.shape == (96, 64, 3)
+    assert np.abs(upright - expected).mean() < 3  # the same picture (two RGB conversions)

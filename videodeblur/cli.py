@@ -2,7 +2,8 @@
 
     videodeblur run INPUT -o OUTPUT [--config FILE] [--set key=value ...] [-y]
     videodeblur preview INPUT (--frame N | --time T | --frames A:B[:STEP] | --sheet K) -o OUT.png
-                        [--mode split|side|diff|restored] [--crop X,Y,W,H] [--config FILE] [--set ...]
+                        [--mode split|side|diff|restored] [--crop X,Y,W,H] [--sweep KEY=FROM:TO:STEP]
+                        [--no-label] [--upright] [-y] [--config FILE] [--set ...]
     videodeblur estimate INPUT -o TRACK.csv [--plot TRACK.png] [--config FILE] [--set ...] [-y]
     videodeblur tune INPUT [--config FILE] [--save FILE.toml] [--port N] [--open] [--set ...]
     videodeblur config show [INPUT] [--config FILE] [--set key=value ...]
@@ -73,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--mode", choices=tuple(PREVIEW_MODES), default="split",
                          help="; ".join(f"{mode}: {text}" for mode, text in PREVIEW_MODES.items()))
     preview.add_argument("--crop", metavar="X,Y,W,H", help="show only this rectangle (pixels)")
+    preview.add_argument("--sweep", metavar="KEY=FROM:TO:STEP",
+                         help="with --frame or --time: the frame restored with each value of one key, side by "
+                              "side and labelled, e.g. psf.radius=2:4:0.5 or psf.radius=2,3,4 (the --crop region, "
+                              "or the frame's centre)")
+    preview.add_argument("--no-label", dest="label", action="store_false", help="no text on the images")
+    preview.add_argument("--upright", action="store_true",
+                         help="turn the images as a player shows a clip with a rotation tag (--crop and psf.angle "
+                              "stay in the stored orientation)")
+    preview.add_argument("-y", "--overwrite", action="store_true", help="replace existing PNG files")
     add_config_options(preview)
 
     estimate = commands.add_parser("estimate", help="find the blur of every frame and write it as CSV")
@@ -187,17 +197,36 @@ def _command_preview(args) -> int:
     if output.suffix.lower() != ".png":
         raise InvalidParameterError(f"preview output '{output}' must be a .png file")
     crop = _parse_crop(args.crop)
+    if args.sweep is not None and (args.frames is not None or args.sheet is not None):
+        raise InvalidParameterError("--sweep draws one frame: give it --frame N or --time T")
     written = []
     with Previewer(args.input, config) as previewer:
         if args.sheet is not None:
-            jobs = [(output, lambda: contact_sheet(previewer, args.sheet))]
+            jobs = [(output, lambda: contact_sheet(previewer, args.sheet, label=args.label, upright=args.upright))]
         elif args.frames is not None:
             jobs = [(output.with_name(f"{output.stem}_{index:06d}{output.suffix}"),
-                     lambda index=index: previewer.render(index, args.mode, crop))
+                     lambda index=index: previewer.render(index, args.mode, crop, label=args.label,
+                                                          upright=args.upright))
                     for index in _parse_range(args.frames, previewer.frame_count)]
         else:
             index = args.frame if args.time is None else previewer.index_at_time(args.time)
-            jobs = [(output, lambda: previewer.render(index, args.mode, crop))]
+            if args.sweep is not None:
+                from videodeblur.preview import sweep
+
+                previewer.frames.check(index)
+                overrides = [*args.overrides] + ([f"deconvolution.strength={args.strength}"] if args.strength else [])
+                jobs = [(output, lambda: sweep(args.input, index, args.config, overrides, args.sweep, crop,
+                                               label=args.label, upright=args.upright))]
+            else:
+                jobs = [(output, lambda: previewer.render(index, args.mode, crop, label=args.label,
+                                                          upright=args.upright))]
+        if not args.overwrite:  # before any work: refuse as run and estimate do
+            from videodeblur.errors import OutputError
+
+            existing = [path for path, _ in jobs if path.exists()]
+            if existing:
+                more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+                raise OutputError(f"output '{existing[0]}' exists{more}; pass -y to replace it")
         for path, render in jobs:  # one image in memory at a time
             write_png(path, render())
             written.append(path)

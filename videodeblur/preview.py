@@ -147,8 +147,14 @@ class Previewer:
         strength = f", strength {settings.strength:g}" if settings.strength != 1.0 else ""
         return f"{row.spec.describe()}{found}, {settings.method}{strength}, {self.restorer.light.description}"
 
-    def render(self, index: int, mode: str = "split", crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
-        """A labelled RGB image of frame ``index`` in ``mode`` (see :data:`MODES`)."""
+    def render(self, index: int, mode: str = "split", crop: tuple[int, int, int, int] | None = None, *,
+               label: bool = True, upright: bool = False) -> np.ndarray:
+        """An RGB image of frame ``index`` in ``mode`` (see :data:`MODES`).
+
+        Labelled with the frame, its time and the kernel, except in mode ``"restored"``, which
+        is the restored frame alone, exactly as the run encodes it. ``upright`` turns the image
+        as a player shows a clip with a rotation tag (the crop is in stored orientation).
+        """
         if mode not in MODES:
             raise InvalidParameterError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         rendered = self.rendered(index)
@@ -156,9 +162,17 @@ class Previewer:
         before, after = self.to_rgb(rendered.original), self.to_rgb(rendered.restored)
         if crop is not None:
             before, after = _crop(before, crop), _crop(after, crop)
+        if upright:
+            before, after = self.upright(before), self.upright(after)
         image = compose(before, after, mode)
-        label = f"frame {index}  t={self.frames.time_s(index):.3f}s  {self.describe_psf(row)}"
-        return _label(image, label)
+        if not label or mode == "restored":
+            return image
+        return _label(image, f"frame {index}  t={self.frames.time_s(index):.3f}s  {self.describe_psf(row)}")
+
+    def upright(self, image: np.ndarray) -> np.ndarray:
+        """``image`` turned as the stream's rotation tag tells a player to show it."""
+        quarter_turns = round(self.info.rotation_deg / 90.0) % 4
+        return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 
 def compose(before: np.ndarray, after: np.ndarray, mode: str) -> np.ndarray:
@@ -187,20 +201,61 @@ def _crop(image: np.ndarray, crop) -> np.ndarray:
     return image[y : y + height, x : x + width]
 
 
+#: A label covers at most this share of the image's width (it wraps, then shrinks, to fit).
+LABEL_WIDTH_SHARE = 0.6
+LABEL_MIN_SCALE = 0.3
+#: ... and at most this share of its height.
+LABEL_HEIGHT_SHARE = 0.4
+
+
+def _wrap(text: str, scale: float, thickness: int, width_px: int) -> list[str]:
+    """``text`` in lines no wider than ``width_px``, broken after "  " and ", "."""
+    words = [part for chunk in text.split("  ") for part in _keep_commas(chunk)] or [text]
+    lines: list[str] = []
+    for word in words:
+        candidate = f"{lines[-1]} {word}" if lines else word
+        fits = cv2.getTextSize(candidate, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0] <= width_px
+        if lines and fits:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    return lines
+
+
+def _keep_commas(chunk: str) -> list[str]:
+    parts = chunk.split(", ")
+    return [part + ("," if n < len(parts) - 1 else "") for n, part in enumerate(parts)]
+
+
 def _label(image: np.ndarray, text: str) -> np.ndarray:
     """Draw ``text`` in the top-left corner on a dark band, readable on any picture.
 
-    OpenCV draws text on 8-bit images only, so the text is drawn as an 8-bit coverage mask and
-    blended in: the same for 8- and 16-bit images.
+    The text is sized to the image and wrapped so that it covers at most
+    :data:`LABEL_WIDTH_SHARE` of its width and :data:`LABEL_HEIGHT_SHARE` of its height. OpenCV draws text on 8-bit images only, so it is
+    drawn as an 8-bit coverage mask and blended in: the same for 8- and 16-bit images.
     """
     full = float(np.iinfo(image.dtype).max)
+    width_px = max(1, int(image.shape[1] * LABEL_WIDTH_SHARE))
+    height_px = max(1, int(image.shape[0] * LABEL_HEIGHT_SHARE))
     scale = max(0.35, image.shape[1] / 1600.0)
-    thickness = max(1, int(round(scale * 1.5)))
-    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    while True:
+        thickness = max(1, int(round(scale * 1.5)))
+        lines = _wrap(text, scale, thickness, width_px)
+        (_, line_px), baseline = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        step = line_px + baseline + 4
+        widest = max(cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0] for line in lines)
+        if (widest <= width_px and step * len(lines) + 6 <= height_px) or scale <= LABEL_MIN_SCALE:
+            break
+        scale = max(LABEL_MIN_SCALE, scale * 0.85)
+    # On a tiny image, the first lines (frame, time, kernel) are kept and the rest dropped.
+    lines = lines[: max(1, (height_px - 6) // step)]
+    widest = min(image.shape[1] - 8, widest)
     image = np.ascontiguousarray(image)
-    band = image[: height + baseline + 8, : width + 8]
+    band = image[: step * len(lines) + 6, : widest + 8]
     mask = np.zeros(band.shape[:2], dtype=np.uint8)
-    cv2.putText(mask, text, (4, height + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
+    for n, line in enumerate(lines):
+        cv2.putText(mask, line, (4, line_px + 4 + n * step), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness,
+                    cv2.LINE_AA)
     coverage = (mask.astype(np.float32) / 255.0)[:, :, None]
     darkened = band.astype(np.float32) * 0.35
     band[...] = np.rint(darkened * (1.0 - coverage) + full * coverage).astype(image.dtype)
@@ -222,25 +277,109 @@ def write_png(path, rgb: np.ndarray) -> None:
     temporary.replace(path)
 
 
-def contact_sheet(previewer: Previewer, count: int, tile_width_px: int = 640) -> np.ndarray:
-    """``count`` frames evenly spaced over the clip, each as a before/after pair, in a grid."""
+#: A contact sheet's before/after pair is at most this wide (each frame half of it).
+SHEET_PAIR_WIDTH_PX = 1280
+
+
+def contact_sheet(previewer: Previewer, count: int, pair_width_px: int | None = None, *, label: bool = True,
+                  upright: bool = False) -> np.ndarray:
+    """``count`` frames evenly spaced over the clip, each as a before/after pair with its kernel.
+
+    Each pair is shown at the frame's own size up to :data:`SHEET_PAIR_WIDTH_PX` wide, so the
+    sharpening can be judged; pairs are laid out two per row.
+    """
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise InvalidParameterError(f"sheet needs a positive number of frames, got {count!r}")
     count = min(count, previewer.frame_count)
     indexes = np.linspace(0, previewer.frame_count - 1, count).round().astype(int)
     tiles = []
     for index in indexes:
-        original, restored = previewer.planes(int(index))
-        pair = compose(previewer.to_rgb(original), previewer.to_rgb(restored), "side")
-        height = max(1, round(pair.shape[0] * tile_width_px / pair.shape[1]))
-        tile = cv2.resize(pair, (tile_width_px, height), interpolation=cv2.INTER_AREA)
-        tiles.append(_label(tile, f"frame {index}  t={previewer.frames.time_s(int(index)):.2f}s"))
-    columns = math.ceil(math.sqrt(count))
+        rendered = previewer.rendered(int(index))
+        before, after = previewer.to_rgb(rendered.original), previewer.to_rgb(rendered.restored)
+        if upright:
+            before, after = previewer.upright(before), previewer.upright(after)
+        pair = compose(before, after, "side")
+        width = min(pair.shape[1], pair_width_px or SHEET_PAIR_WIDTH_PX)
+        height = max(1, round(pair.shape[0] * width / pair.shape[1]))
+        tile = pair if width == pair.shape[1] else cv2.resize(pair, (width, height), interpolation=cv2.INTER_AREA)
+        if label:
+            tile = _label(tile, f"frame {index}  t={previewer.frames.time_s(int(index)):.2f}s  "
+                                f"{previewer.describe_psf(rendered.row)}")
+        tiles.append(tile)
+    columns = min(2, count)
     rows = math.ceil(count / columns)
     blank = np.zeros_like(tiles[0])
     grid = [np.concatenate(tiles[r * columns : (r + 1) * columns] + [blank] * max(0, (r + 1) * columns - count),
                            axis=1) for r in range(rows)]
     return np.concatenate(grid, axis=0)
+
+
+#: Variants a sweep may draw, and the region it shows when none is given.
+MAX_SWEEP_VARIANTS = 12
+SWEEP_REGION_PX = (480, 270)
+
+
+def parse_sweep(text: str) -> tuple[str, list[float]]:
+    """``"psf.radius=2:4:0.5"`` (from, to inclusive, step) or ``"psf.radius=2,2.5,3"``."""
+    key, separator, values = (part.strip() for part in str(text).partition("="))
+    if not separator or "." not in key or not values:
+        raise InvalidParameterError(f"--sweep must be KEY=FROM:TO:STEP or KEY=A,B,C, e.g. psf.radius=2:4:0.5, "
+                                    f"got {text!r}")
+    try:
+        if ":" in values:
+            start, stop, step = (float(v) for v in values.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            count = int(math.floor((stop - start) / step + 1e-9)) + 1
+            numbers = [round(start + n * step, 6) for n in range(count)]
+        else:
+            numbers = [float(v) for v in values.split(",")]
+    except ValueError:
+        raise InvalidParameterError(f"--sweep {text}: the values must be FROM:TO:STEP with STEP > 0 and "
+                                    "TO >= FROM, or numbers separated by commas") from None
+    if not 1 <= len(numbers) <= MAX_SWEEP_VARIANTS:
+        raise InvalidParameterError(f"--sweep {text}: {len(numbers)} values; at most {MAX_SWEEP_VARIANTS}")
+    return key, numbers
+
+
+def sweep(input_path, index: int, config_path, overrides, sweep_text: str, crop=None, *,
+          label: bool = True, upright: bool = False) -> np.ndarray:
+    """Frame ``index`` restored with each value of one config key, side by side, each labelled.
+
+    The first tile is the original. Every tile shows ``crop`` (X, Y, W, H), or a region of
+    :data:`SWEEP_REGION_PX` in the frame's centre, so that the variants are seen at 1:1.
+    """
+    from videodeblur.config import load_config
+
+    key, values = parse_sweep(sweep_text)
+    configs = [load_config(config_path, [*overrides, f"{key}={value:g}"]) for value in values]
+    tiles = []
+    for n, (value, config) in enumerate(zip(values, configs)):
+        with Previewer(input_path, config) as previewer:
+            if crop is None:
+                width, height = (min(a, b) for a, b in zip(SWEEP_REGION_PX, (previewer.info.width, previewer.info.height)))
+                crop = ((previewer.info.width - width) // 2, (previewer.info.height - height) // 2, width, height)
+            rendered = previewer.rendered(index)
+            if n == 0:
+                original = _crop(previewer.to_rgb(rendered.original), crop)
+                original = previewer.upright(original) if upright else original
+                tiles.append(_label(original, "original") if label else original)
+            tile = _crop(previewer.to_rgb(rendered.restored), crop)
+            tile = previewer.upright(tile) if upright else tile
+            tiles.append(_label(tile, f"{key}={value:g}") if label else tile)
+    columns = min(4, len(tiles))
+    rows = math.ceil(len(tiles) / columns)
+    gap = np.zeros((tiles[0].shape[0], 4, 3), tiles[0].dtype)
+    blank = np.zeros_like(tiles[0])
+    lines = []
+    for r in range(rows):
+        row = tiles[r * columns : (r + 1) * columns]
+        row += [blank] * (columns - len(row))
+        parts = [row[0]]
+        for tile in row[1:]:
+            parts += [gap, tile]
+        lines.append(np.concatenate(parts, axis=1))
+    return np.concatenate(lines, axis=0)
 
 
 def preview_frame(input_path, index: int, config=None) -> tuple[np.ndarray, np.ndarray]:
