@@ -388,3 +388,32 @@ def test_killed_run_leaves_no_output_and_the_next_run_cleans_up(tmp_path):
     assert cli_main(["run", str(clip), "-o", str(out), "--quiet"]) == 0
     assert out.exists() and not list(tmp_path.glob(".out.partial-*"))
     assert frame_pts(out) == frame_pts(clip)
+
+
+# -- messages that name what the user gave ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, sets, message", [
+    ("z", [], "output '{out}': no file extension to choose the container; use .mkv, .mp4 or .mov"),
+    ("z.avi", [], "output '{out}': AVI cannot hold the stream's timestamps"),
+    ("z.mov", ["--set", "output.codec=ffv1"], "cannot hold ffv1 video; use .mkv (Matroska holds almost any stream)\n"),
+])
+def test_output_messages_name_the_output_and_a_container_that_works(tmp_path, capsys, name, sets, message):
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=4, audio=False)
+    out = tmp_path / name
+    assert cli_main(["run", str(clip), "-o", str(out), "-q", *sets]) == 4
+    said = capsys.readouterr().err
+    assert message.format(out=out) in said and "partial" not in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_the_python_api_names_its_overwrite_argument(tmp_path, capsys):
+    from videodeblur import deblur_file
+    from videodeblur.errors import OutputError
+
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=4, audio=False)
+    (tmp_path / "out.mp4").write_bytes(b"x")
+    with pytest.raises(OutputError, match="exists; pass overwrite=True to overwrite"):
+        deblur_file(clip, tmp_path / "out.mp4")
+    assert cli_main(["run", str(clip), "-o", str(tmp_path / "out.mp4"), "-q"]) == 4
+    assert "exists; pass -y to overwrite" in capsys.readouterr().err

@@ -33,7 +33,7 @@ def test_check_paths_refusals(tmp_path, monkeypatch):
         check_paths("clip.mp4", "sub/../clip.mp4", overwrite=True)
     other = tmp_path / "other.mp4"
     other.write_bytes(b"x")
-    with pytest.raises(OutputError, match="exists; pass -y to overwrite"):
+    with pytest.raises(OutputError, match="exists; pass overwrite=True to overwrite"):
         check_paths(src, other, overwrite=False)
     check_paths(src, other, overwrite=True)
     with pytest.raises(OutputError, match="does not exist"):

@@ -128,7 +128,10 @@ def _load(args):
 def _command_run(args) -> int:
     from videodeblur.pipeline import deblur_file
 
+    from videodeblur.io.paths import check_paths
+
     config = _load(args)
+    check_paths(args.input, args.output, overwrite=args.overwrite, overwrite_hint="-y")
     report = deblur_file(args.input, args.output, config, overwrite=args.overwrite, progress=args.progress)
     for note in report.notes:
         print(f"videodeblur: note: input '{args.input}': {note}", file=sys.stderr)
@@ -256,9 +259,9 @@ def _command_estimate(args) -> int:
         raise InvalidParameterError(f"estimate output '{output}' must be a .csv file")
     if plot is not None and plot.suffix.lower() != ".png":
         raise InvalidParameterError(f"--plot '{plot}' must be a .png file")
-    check_paths(Path(args.input), output, overwrite=args.overwrite)
+    check_paths(Path(args.input), output, overwrite=args.overwrite, overwrite_hint="-y")
     if plot is not None:
-        check_paths(Path(args.input), plot, overwrite=args.overwrite)
+        check_paths(Path(args.input), plot, overwrite=args.overwrite, overwrite_hint="-y")
         if plot.resolve() == output.resolve():
             raise InvalidParameterError("--plot and -o name the same file")
     bar = progress_bar(args.progress, None, Path(args.input).name)

@@ -57,7 +57,24 @@ def check_input(input_path) -> Path:
     return path
 
 
-def check_paths(input_path, output_path, *, overwrite: bool) -> None:
+#: Video containers refused for output, with why (what a run must keep, they cannot hold).
+REFUSED_CONTAINERS = {
+    ".avi": "AVI cannot hold the stream's timestamps (the file would declare a wrong frame rate and length)",
+}
+VIDEO_CONTAINERS = ".mkv, .mp4 or .mov"
+
+
+def check_video_output(output_path) -> None:
+    """Refuse an output video name without an extension, or in a container that loses data."""
+    out = Path(output_path)
+    if not out.suffix:
+        raise OutputError(f"output '{out}': no file extension to choose the container; use {VIDEO_CONTAINERS}")
+    reason = REFUSED_CONTAINERS.get(out.suffix.lower())
+    if reason:
+        raise OutputError(f"output '{out}': {reason}; use {VIDEO_CONTAINERS}")
+
+
+def check_paths(input_path, output_path, *, overwrite: bool, overwrite_hint: str = "overwrite=True") -> None:
     """Check an input/output pair before anything is opened.
 
     Parameters
@@ -68,6 +85,9 @@ def check_paths(input_path, output_path, *, overwrite: bool) -> None:
         The file to write.
     overwrite : bool
         Whether an existing output may be replaced (``-y``).
+    overwrite_hint : str
+        How the caller says "replace it", for the message: the Python argument by default,
+        ``"-y"`` from the command line.
 
     Raises
     ------
@@ -92,7 +112,7 @@ def check_paths(input_path, output_path, *, overwrite: bool) -> None:
         if out.is_dir():
             raise OutputError(f"output '{out}': is a directory")
         if not overwrite:
-            raise OutputError(f"output '{out}': exists; pass -y to overwrite")
+            raise OutputError(f"output '{out}': exists; pass {overwrite_hint} to overwrite")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.exists():
         raise OutputError(f"output '{out}': directory '{parent}' does not exist")

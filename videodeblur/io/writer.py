@@ -369,6 +369,8 @@ class VideoWriter:
         if "matroska" in self.container.format.name:
             # What Matroska refuses (mov_text, tmcd ...) comes from the MP4 family.
             return "use .mov or .mp4 like the input"
+        if self.container.format.name.split(",")[0] == "mov":
+            return "use .mkv (Matroska holds almost any stream)"
         return "use .mkv (Matroska holds almost any stream) or .mov"
 
     def _refuse_copy_stream(self, src, name: str):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from videodeblur.config import Config
 from videodeblur.errors import InputError, Interrupted, InvalidParameterError, ProcessingError
+from videodeblur.io.paths import check_video_output
 from videodeblur.io import VideoReader, atomic_output, check_paths
 from videodeblur.io.frame_index import frame_index
 from videodeblur.pipeline import segments as seg
@@ -85,6 +86,7 @@ def run_segmented(input_path: Path, output_path: Path, config: Config, *, overwr
                   progress: bool | None, report_type: Callable):
     """:func:`videodeblur.pipeline.runner.deblur_file` for the processes and dask backends."""
     check_paths(input_path, output_path, overwrite=overwrite)
+    check_video_output(output_path)
     pipeline = config.pipeline
     with VideoReader(input_path, max_frame_pixels=pipeline.max_frame_pixels) as reader:
         info = reader.info

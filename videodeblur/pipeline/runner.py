@@ -24,6 +24,7 @@ from pathlib import Path
 
 from videodeblur.config import Config, load_config
 from videodeblur.errors import InputError, Interrupted
+from videodeblur.io.paths import check_video_output
 from videodeblur.io import VideoInfo, VideoReader, VideoWriter, atomic_output, check_paths
 from videodeblur.pipeline.engine import FrameEngine, RenderedFrame, decoded_in_background
 from videodeblur.pipeline.restorer import FrameRestorer
@@ -214,6 +215,7 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
         return run_segmented(input_path, output_path, config, overwrite=overwrite, progress=progress,
                              report_type=RunReport)
     check_paths(input_path, output_path, overwrite=overwrite)
+    check_video_output(output_path)
     blas_controller()
     pipeline, output, trim = config.pipeline, config.output, config.trim
     with VideoReader(input_path, tolerate_decode_errors=pipeline.tolerate_decode_errors,
