@@ -264,7 +264,11 @@ def _command_estimate(args) -> int:
         check_paths(Path(args.input), plot, overwrite=args.overwrite, overwrite_hint="-y")
         if plot.resolve() == output.resolve():
             raise InvalidParameterError("--plot and -o name the same file")
-    bar = progress_bar(args.progress, None, Path(args.input).name)
+    from videodeblur.io import probe
+    from videodeblur.pipeline.runner import expected_frames
+
+    total = expected_frames(probe(args.input, max_frame_pixels=config.pipeline.max_frame_pixels), config.trim)
+    bar = progress_bar(args.progress, total, Path(args.input).name)
     try:
         rows = estimate_track(args.input, config, progress=lambda: bar.update(1))
     finally:

@@ -215,6 +215,7 @@ class VideoWriter:
         self.container = None
         self._closed = False
         self._frames = 0
+        self._encoded = 0
         self._encoding = video_template is None
         if self._encoding:
             enc = _encoder(codec)
@@ -443,10 +444,12 @@ class VideoWriter:
             raise InvalidParameterError("this writer copies its video (video_template): it encodes no frames")
         frame = self._make_frame(item)
         try:
-            self.container.mux(self.stream.encode(frame))
+            packets = self.stream.encode(frame)
+            self.container.mux(packets)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise self._wrap(exc, f"cannot encode frame {item.index} (pts {item.pts})") from None
         self._frames += 1
+        self._encoded += len(packets)
 
     def mux_packet(self, packet) -> None:
         """Copy one packet of a copy stream into its output stream.
@@ -507,6 +510,12 @@ class VideoWriter:
         self._frames += 1
 
     @property
+    def frames_encoded(self) -> int:
+        """Frames the encoder has finished and the file holds (its video packets): behind
+        :attr:`frames_written` by what the encoder still holds (look-ahead, frame threads)."""
+        return self._encoded
+
+    @property
     def frames_written(self) -> int:
         """Number of frames passed to :meth:`write_frame` (or packets to :meth:`copy_video_packet`)."""
         return self._frames
@@ -527,7 +536,9 @@ class VideoWriter:
             return
         try:
             if self._encoding:
-                container.mux(self.stream.encode(None))
+                packets = self.stream.encode(None)
+                container.mux(packets)
+                self._encoded += len(packets)
             container.close()
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             try:

@@ -17,7 +17,9 @@ joins every thread and removes the temporary output before the error propagates.
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +123,66 @@ def expected_frames(info: VideoInfo, trim) -> int | None:
     return max(total, 0)
 
 
+#: Without a terminal, a progress line every this many seconds.
+PROGRESS_LINE_INTERVAL_S = 5.0
+
+
+class LineProgress:
+    """Progress as plain lines, one every :data:`PROGRESS_LINE_INTERVAL_S` seconds, for a pipe,
+    a log file or a terminal without a size (where a bar cannot redraw itself).
+
+    The same interface as the part of tqdm the pipeline uses (``update``, ``n``, ``total``,
+    ``set_postfix_str``, ``close``).
+    """
+
+    def __init__(self, total: int | None, name: str, file=None, clock=time.monotonic,
+                 interval_s: float = PROGRESS_LINE_INTERVAL_S):
+        self.total, self.name, self.file, self.clock = total, name, file or sys.stderr, clock
+        self.interval_s = interval_s
+        self.n = 0
+        self.postfix = ""
+        self.start = self.last = clock()
+
+    def update(self, count: int = 1) -> None:
+        self.n += count
+        now = self.clock()
+        if now - self.last >= self.interval_s:
+            self.last = now
+            self.file.write(self.line(now) + "\n")
+            self.file.flush()
+
+    def line(self, now: float) -> str:
+        elapsed = max(now - self.start, 1e-9)
+        rate = self.n / elapsed
+        done = f"{self.n}/{self.total}" if self.total else f"{self.n}"
+        text = f"{self.name}: {done} frames, {rate:.1f} frames/s"
+        if self.total and rate > 0:
+            left = max(0.0, (self.total - self.n) / rate)
+            text += f", ETA {int(left // 3600):02d}:{int(left % 3600 // 60):02d}:{int(left % 60):02d}"
+        return text + (f", {self.postfix}" if self.postfix else "")
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.postfix = text
+
+    def close(self) -> None:
+        pass
+
+
 def progress_bar(enabled: bool | None, total: int | None, name: str):
-    """A tqdm bar (frames, fps, ETA) on standard error; None shows it only on a terminal."""
+    """Progress on standard error (frames, fps, ETA): a tqdm bar on a terminal, plain lines every
+    few seconds elsewhere; ``enabled`` None chooses by standard error, False shows nothing."""
     from tqdm import tqdm
 
-    # disable=None: tqdm shows the bar only when stderr is a terminal (quiet in logs and CI).
-    return tqdm(total=total, unit="frame", desc=name, disable=None if enabled is None else not enabled,
+    if enabled is None:
+        columns = 0
+        if sys.stderr.isatty():
+            try:
+                columns = os.get_terminal_size(sys.stderr.fileno()).columns
+            except OSError:
+                columns = 0
+        if not columns:
+            return LineProgress(total, name)
+    return tqdm(total=total, unit="frame", desc=name, disable=not (enabled is None or enabled),
                 file=sys.stderr, dynamic_ncols=True, leave=True)
 
 
@@ -158,7 +214,14 @@ class WriterSink:
 
     def frame(self, rendered: RenderedFrame) -> None:
         self.writer.write_frame(rendered.restored)
-        self.progress.update(1)
+        self.show_encoded()
+
+    def show_encoded(self) -> None:
+        """Count the frames the encoder has finished, not those handed to it: its look-ahead
+        and frame threads hold many, and its tail is part of the run's time."""
+        done = self.writer.frames_encoded - self.progress.n
+        if done > 0:
+            self.progress.update(done)
 
     def packet(self, packet) -> None:
         self.writer.mux_packet(packet)
@@ -223,16 +286,19 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
         restorer = restorer_factory(config, reader.info)
         range_arguments = trim_arguments(trim)
         with atomic_output(output_path) as temporary_path:
-            with VideoWriter(temporary_path, reader.info, reader.copy_streams, codec=output.codec, crf=output.crf,
-                             preset=output.preset, pix_fmt=output.pix_fmt or None) as writer:
-                bar = progress_bar(progress, expected_frames(reader.info, trim), input_path.name)
-                try:
+            bar = progress_bar(progress, expected_frames(reader.info, trim), input_path.name)
+            try:
+                with VideoWriter(temporary_path, reader.info, reader.copy_streams, codec=output.codec,
+                                 crf=output.crf, preset=output.preset, pix_fmt=output.pix_fmt or None) as writer:
+                    sink = WriterSink(writer, bar)
                     with single_threaded_blas(), no_numpy_hugepages():
                         frames, packets = run_engine(
-                            reader.events(**range_arguments), restorer, WriterSink(writer, bar),
+                            reader.events(**range_arguments), restorer, sink,
                             workers=config.resolved_workers(), frames_in_flight=config.resolved_frames_in_flight())
-                finally:
-                    bar.close()
+                    writer.close()  # the encoder's tail, on the bar
+                    sink.show_encoded()
+            finally:
+                bar.close()
             if frames == 0:
                 raise InputError(f"input '{input_path}': no video frame decoded in the selected range")
         declared = reader.info.frame_count if not range_arguments else None
