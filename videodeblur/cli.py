@@ -307,13 +307,13 @@ def _command_tune(args) -> int:
 
 def _kind_given(args) -> bool:
     """Whether the user named a psf.kind (in --set or the config file)."""
-    from videodeblur.config.loading import _read_config_file, parse_override
+    from videodeblur.config.loading import read_config_file, parse_override
 
     if any(parse_override(text)[0] == ("psf", "kind") for text in args.overrides):
         return True
     if args.config is None:
         return False
-    psf_table = _read_config_file(args.config).get("psf", {})
+    psf_table = read_config_file(args.config).get("psf", {})
     return isinstance(psf_table, dict) and "kind" in psf_table
 
 

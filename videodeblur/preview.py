@@ -110,10 +110,10 @@ class Previewer:
 
         with single_threaded_blas():  # as in a run: the same rounding
             render_range(self.reader, self.frames, self.restorer.schedule(), self.restorer.restore, index, index,
-                         _Keep(), executor=InlineExecutor(), frames_in_flight=1, context=self._context(index))
+                         _Keep(), executor=InlineExecutor(), frames_in_flight=1, context=self.context(index))
         return found[0]
 
-    def _context(self, index: int) -> tuple[int, int]:
+    def context(self, index: int) -> tuple[int, int]:
         """The frames a run smooths over around ``index``: its [trim] range when that holds the frame."""
         trim, count = self.config.trim, self.frame_count
         if trim.start_s is not None or trim.end_s is not None:

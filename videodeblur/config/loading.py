@@ -142,7 +142,7 @@ def resolve_config_path(path: str | os.PathLike[str]):
     return path
 
 
-def _read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and parse a TOML config file; every failure is a ConfigError."""
     path = resolve_config_path(path)
     try:
@@ -299,7 +299,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: Sequence[
     file_ok = True
     if path is not None:
         try:
-            data = _read_config_file(path)
+            data = read_config_file(path)
         except ConfigError as exc:
             problems.extend(exc.problems)
             file_ok = False

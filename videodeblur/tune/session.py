@@ -249,7 +249,7 @@ class TuneSession:
         index = previewer.frames.check(index)
         with single_threaded_blas():
             render_range(previewer.reader, previewer.frames, restorer.schedule(), None, index, index, _Keep(),
-                         executor=InlineExecutor(), frames_in_flight=1, context=previewer._context(index))
+                         executor=InlineExecutor(), frames_in_flight=1, context=previewer.context(index))
         return found[0].original, found[0].row
 
     def restored(self, index: int, settings=(), crop=None, sequence: int | None = None, slot: str = "view"):
