@@ -325,3 +325,101 @@ def test_stream_the_output_cannot_hold_is_refused_before_processing(tmp_path, ca
         src = make_clip(tmp_path / f"in{ext}", subtitles=True, frames=4)
     code = _run(src, tmp_path / f"out{target}")
     _assert_refused(capsys, tmp_path, code, *words)
+
+
+# -- editing and delivery codecs, audio choices, track flags ----------------------------------------
+
+
+def _video_codec(path) -> tuple[str, str | None, str]:
+    with av.open(str(path)) as container:
+        context = container.streams.video[0].codec_context
+        return context.codec.name, context.profile, context.pix_fmt
+
+
+@pytest.mark.parametrize("source_pix_fmt, ext, profile, expected", [
+    ("yuv420p", ".mov", None, ("DNXHR HQ", "yuv422p")),
+    ("yuv420p10le", ".mov", None, ("DNXHR HQX", "yuv422p10le")),
+    ("yuv420p", ".mov", "dnxhr_lb", ("DNXHR LB", "yuv422p")),
+])
+def test_dnxhr_for_editors_keeps_every_frame_and_the_audio(tmp_path, source_pix_fmt, ext, profile, expected):
+    src = make_clip(tmp_path / "in.mkv", width=256, height=144, frames=10, pix_fmt=source_pix_fmt,
+                    codec="ffv1", audio=True)
+    out = tmp_path / f"out{ext}"
+    sets = ["output.codec=dnxhd"] + ([f"output.profile={profile}"] if profile else [])
+    assert _run(src, out, *sets) == 0
+    name, found_profile, pix_fmt = _video_codec(out)
+    assert (name, found_profile, pix_fmt) == ("dnxhd", *expected)
+    _assert_nothing_lost(src, out)
+
+
+def test_dnxhr_in_mxf_needs_pcm_audio_or_none(tmp_path, capsys):
+    src = make_clip(tmp_path / "in.mp4", width=256, height=144, frames=6, audio=True)
+    code = _run(src, tmp_path / "out.mxf", "output.codec=dnxhd")
+    _assert_refused(capsys, tmp_path, code, "holds only PCM audio", 'output.audio = "none"')
+    assert _run(src, tmp_path / "out.mxf", "output.codec=dnxhd", "output.audio=none") == 0
+    with av.open(str(tmp_path / "out.mxf")) as container:
+        assert not container.streams.audio
+        assert sum(1 for _ in container.decode(video=0)) == 6
+
+
+@pytest.mark.parametrize("codec, ext, decoded_as", [("libsvtav1", ".mp4", "av1"), ("libvpx-vp9", ".mp4", "vp9")])
+def test_av1_and_vp9_for_delivery(tmp_path, capsys, codec, ext, decoded_as):
+    src = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=10, audio=True)
+    out = tmp_path / f"out{ext}"
+    preset = ["output.preset=12"] if codec == "libsvtav1" else ["output.preset=medium"]  # AV1's presets are numbers
+    assert _run(src, out, f"output.codec={codec}", "output.crf=40", *preset) == 0
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.codec.name in (decoded_as, "libdav1d", "libvpx-vp9")
+    _assert_nothing_lost(src, out)
+    assert "Svt[" not in capsys.readouterr().err  # the encoder library's own log stays quiet
+
+
+def test_vp9_into_webm_reencodes_aac_audio_on_request(tmp_path, capsys):
+    src = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=25, audio=True)
+    code = _run(src, tmp_path / "out.webm", "output.codec=libvpx-vp9")
+    _assert_refused(capsys, tmp_path, code, "cannot hold audio stream", 'output.audio = "opus"')
+    out = tmp_path / "out.webm"
+    assert _run(src, out, "output.codec=libvpx-vp9", "output.audio=opus") == 0
+    with av.open(str(out)) as container:
+        audio = container.streams.audio[0]
+        assert audio.codec_context.name == "opus"
+        decoded_s = sum(frame.samples for frame in container.decode(audio)) / audio.codec_context.sample_rate
+    assert abs(decoded_s - 1.0) < 0.1  # the whole second of the tone
+    assert _video_times(out) == _video_times(src)
+
+
+def test_audio_can_be_left_out_or_reencoded(tmp_path, capsys):
+    src = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=25, audio=True)
+    assert _run(src, tmp_path / "none.mp4", "output.audio=none") == 0
+    assert "0 packets copied" in capsys.readouterr().err
+    with av.open(str(tmp_path / "none.mp4")) as container:
+        assert not container.streams.audio
+    assert _run(src, tmp_path / "aac.mkv", "output.audio=aac") == 0
+    with av.open(str(tmp_path / "aac.mkv")) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+    assert packet_hashes(tmp_path / "aac.mkv", "audio") != packet_hashes(src, "audio")  # re-encoded, as asked
+
+
+def test_matroska_keeps_the_default_track_flag(tmp_path):
+    src = tmp_path / "in.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",
+            "-c:v", "ffv1", "-c:a", "flac", "-disposition:v:0", "default", "-disposition:a:0", "default", src)
+    out = tmp_path / "out.mkv"
+    assert _run(src, out, "output.codec=ffv1") == 0
+    with av.open(str(out)) as container:
+        flags = [int(stream.disposition) & int(av.stream.Disposition.default) for stream in container.streams]
+    assert all(flags) and len(flags) == 2
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["output.crf=60"], "output.crf: libx264 takes 0 to 51, got 60"),
+    (["output.codec=libsvtav1", "output.preset=slow"], "output.preset: libsvtav1's presets are 13, 12"),
+    (["output.profile=dnxhr_hq"], "output.profile: libx264 has no profiles"),
+    (["output.codec=dnxhd", "output.profile=dnxhr_hqx", "output.pix_fmt=yuv422p"],
+     "output.pix_fmt: dnxhr_hqx encodes yuv422p10le"),
+])
+def test_codec_settings_are_checked_against_the_codec(tmp_path, capsys, sets, message):
+    src = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=4, audio=False)
+    assert _run(src, tmp_path / "out.mov", *sets) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.mov").exists()

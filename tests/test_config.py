@@ -58,7 +58,8 @@ def test_defaults():
     assert config.output.pix_fmt == ""
     assert (config.pipeline.workers, config.pipeline.frames_in_flight) == (0, 0)
     assert config.trim == TrimSection()
-    assert PRESETS[0] == "ultrafast" and PRESETS[-1] == "placebo"
+    assert PRESETS[0] == "ultrafast" and PRESETS[9] == "placebo"  # libx264's, then SVT-AV1's 13 .. 0
+    assert "8" in PRESETS and (config.output.profile, config.output.audio) == ("", "copy")
 
 
 def test_frozen():
@@ -220,9 +221,10 @@ def test_override_values_are_validated():
         "psf.radius: must be a number > 0 (pixels), got an array",
         'psf.sigma: must be a number > 0 (pixels), got "2"',
         "deconvolution.edgetaper: must be true or false, got \"yes\"",
-        "output.crf: must be an integer from 0 to 51, got 20.0",
+        "output.crf: must be an integer from 0 to 63, got 20.0",
         'output.preset: must be one of "ultrafast", "superfast", "veryfast", "faster", "fast", '
-        '"medium", "slow", "slower", "veryslow", "placebo", got "medum" (did you mean "medium"?)',
+        '"medium", "slow", "slower", "veryslow", "placebo", "13", "12", "11", "10", "9", "8", "7", "6", "5", '
+        '"4", "3", "2", "1", "0", got "medum" (did you mean "medium"?)',
         "pipeline.workers: must be 0 (one per CPU core) or an integer from 1 to 256, got true",
     ]
 
@@ -275,7 +277,7 @@ def test_every_problem_reported_at_once(tmp_path):
         "psf.radiuss: unknown key (did you mean 'psf.radius'?)",
         'deconvolution.nsr: must be "auto" or a positive number, got -1',
         'deconvolution.edgetaper: must be true or false, got "yes"',
-        'output.crf: must be an integer from 0 to 51, got "18"',
+        'output.crf: must be an integer from 0 to 63, got "18"',
         "pipeline.workers: must be 0 (one per CPU core) or an integer from 1 to 256, got -3",
         "pfs: unknown section (did you mean 'psf'?)",
         'psf.length: required when psf.kind = "motion"',
@@ -342,7 +344,7 @@ def test_section_that_is_not_a_table(tmp_path):
         ("deconvolution.method=wein", 'deconvolution.method: must be one of "wiener", "tikhonov", "tv", '
                                       'got "wein" (did you mean "wiener"?)'),
         ("deconvolution.planes=rgb", 'deconvolution.planes: must be one of "luma", "all", got "rgb"'),
-        ("output.crf=52", "output.crf: must be an integer from 0 to 51, got 52"),
+        ("output.crf=52", "output.crf: libx264 takes 0 to 51, got 52"),
         ("output.pix_fmt=YUV420P", 'output.pix_fmt: must be "" (same as the input) or an FFmpeg '
                                    'pixel format name such as "yuv420p", got "YUV420P"'),
         ("pipeline.workers=257", "pipeline.workers: must be 0 (one per CPU core) or an integer "

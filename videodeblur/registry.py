@@ -229,6 +229,14 @@ class Codec:
         Every plane is reproduced exactly.
     options : callable or None
         ``options(info) -> dict`` of extra encoder options for a stream (interlacing, logging).
+    profiles : tuple of (str, str)
+        ``(profile, pixel format)`` pairs for encoders whose profile fixes the format
+        (``output.profile``); the first whose format the source needs is the default.
+    default_preset : str or None
+        The preset used when ``output.preset`` is left at its default ("medium") and the
+        codec has no such preset.
+    environment : dict
+        Environment variables the encoder library reads (set unless already set).
     """
 
     name: str
@@ -239,6 +247,13 @@ class Codec:
     even_chroma_size: bool = False
     lossless: bool = False
     options: Callable[[Any], dict[str, str]] | None = None
+    profiles: tuple[tuple[str, str], ...] = ()
+    default_preset: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    def profile_pix_fmt(self, profile: str) -> str:
+        """The pixel format a profile encodes."""
+        return dict(self.profiles)[profile]
 
 
 def resolve(target):
@@ -434,6 +449,41 @@ register_codec(Codec("libx265", "H.265/HEVC (x265)", (".mp4", ".mov", ".mkv"), c
                      even_chroma_size=True, options=_x265_options))
 register_codec(Codec("prores_ks", "Apple ProRes (for editing)", (".mov",), even_chroma_size=True))
 register_codec(Codec("ffv1", "FFV1 (lossless)", (".mkv",), lossless=True))
+register_codec(Codec(
+    "dnxhd", "Avid DNxHR (for editing in Avid, Resolve, Premiere)", (".mov", ".mxf"), even_chroma_size=True,
+    # In the order a profile is chosen by the source's format: HQ for 8-bit 4:2:x, HQX for
+    # deeper, 444 for 4:4:4; SQ and LB (smaller files) only when asked for.
+    profiles=(("dnxhr_hq", "yuv422p"), ("dnxhr_hqx", "yuv422p10le"), ("dnxhr_444", "yuv444p10le"),
+              ("dnxhr_sq", "yuv422p"), ("dnxhr_lb", "yuv422p")),
+))
+register_codec(Codec(
+    "libsvtav1", "AV1 (SVT-AV1): small files for delivery", (".mkv", ".mp4", ".webm"), crf=(0, 63),
+    presets=tuple(str(n) for n in range(13, -1, -1)), default_preset="8", even_chroma_size=True,
+    environment={"SVT_LOG": "1"},  # errors only: SVT-AV1 logs its settings and warnings itself
+))
+register_codec(Codec(
+    "libvpx-vp9", "VP9 (libvpx): for the web", (".webm", ".mkv", ".mp4"), crf=(0, 63), even_chroma_size=True,
+    # Constant quality (b = 0 with a crf) and row threading, at libvpx's good-quality speed 4.
+    options=lambda info: {"b": "0", "row-mt": "1", "cpu-used": "4"},
+))
+
+
+def profiles() -> tuple[str, ...]:
+    """Every profile some registered codec has."""
+    return tuple(name for entry in CODECS.values() for name, _ in entry.profiles)
+
+
+def max_crf() -> int:
+    """The largest constant rate factor any registered codec takes."""
+    return max((entry.crf[1] for entry in CODECS.values() if entry.crf), default=51)
+
+#: What happens to the input's audio streams (``output.audio``).
+AUDIO_MODES: dict[str, str | None] = {
+    "copy": None,       # copied packet for packet (the default)
+    "none": None,       # left out
+    "aac": "aac",       # re-encoded (e.g. for a container that cannot hold the source's codec)
+    "opus": "libopus",
+}
 
 
 def presets() -> tuple[str, ...]:

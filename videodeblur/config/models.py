@@ -329,6 +329,9 @@ class DeconvolutionSection(BaseModel):
     light: Annotated[str, m.choice(LIGHT)] = "auto"
 
 
+_PRESET = m.choice(registry.presets)
+
+
 class OutputSection(BaseModel):
     """``[output]``: how the restored video is encoded.
 
@@ -337,19 +340,68 @@ class OutputSection(BaseModel):
     codec : str
         A registered encoder (:mod:`videodeblur.registry`). Default ``"libx264"``.
     crf : int
-        Constant rate factor 0..51 (lower is better quality), for codecs that have one.
+        Constant rate factor (lower is better quality), for codecs that have one: 0..51 for
+        libx264/libx265, 0..63 for AV1 and VP9.
     preset : str
         Speed preset, for codecs that have presets. Default ``"medium"``.
     pix_fmt : str
         ``""`` keeps the input's pixel format; otherwise an FFmpeg pixel format name.
+    profile : str
+        For codecs with profiles (DNxHR: ``dnxhr_hq``, ``dnxhr_hqx``, ``dnxhr_444``,
+        ``dnxhr_sq``, ``dnxhr_lb``); ``""`` chooses by the source's format.
+    audio : {"copy", "none", "aac", "opus"}
+        The input's audio streams: copied packet for packet (default), left out, or
+        re-encoded (for a container that cannot hold the source's audio codec).
     """
 
     model_config = _FROZEN
 
     codec: Annotated[str, m.choice(lambda: tuple(registry.CODECS))] = "libx264"
-    crf: Annotated[int, m.integer("must be an integer from 0 to 51", lambda n: 0 <= n <= 51)] = 18
-    preset: Annotated[str, m.choice(registry.presets)] = "medium"
+    crf: Annotated[int, m.integer(f"must be an integer from 0 to {registry.max_crf()}",
+                                  lambda n: 0 <= n <= registry.max_crf())] = 18
+    preset: Annotated[str, PlainValidator(lambda value: _PRESET.func(
+        str(value) if isinstance(value, int) and not isinstance(value, bool) else value))] = "medium"  # AV1's are numbers
     pix_fmt: Annotated[str, PlainValidator(m.validate_pix_fmt)] = ""
+    profile: Annotated[str, m.choice(lambda: ("", *registry.profiles()))] = ""
+    audio: Annotated[str, m.choice(lambda: tuple(registry.AUDIO_MODES))] = "copy"
+
+    @model_validator(mode="after")
+    def _check_codec(self) -> OutputSection:
+        problems = output_rules(self.__dict__, frozenset())
+        if problems:
+            raise RuleViolation(problems)
+        return self
+
+
+#: The preset ``output.preset`` has when not set (libx264's and libx265's own default).
+DEFAULT_PRESET = "medium"
+
+
+def output_rules(values: Mapping[str, Any], invalid: frozenset[str] | set[str]) -> list[str]:
+    """Problems of the [output] section as a whole: values the chosen codec does not take."""
+    if "codec" in invalid:
+        return []
+    entry = registry.codec(values.get("codec", "libx264"))
+    if entry is None:
+        return []
+    problems = []
+    crf = values.get("crf")
+    if "crf" not in invalid and entry.crf and isinstance(crf, int) and not entry.crf[0] <= crf <= entry.crf[1]:
+        problems.append(f"output.crf: {entry.name} takes {entry.crf[0]} to {entry.crf[1]}, got {crf}")
+    preset = values.get("preset", DEFAULT_PRESET)
+    if "preset" not in invalid and entry.presets and preset != DEFAULT_PRESET and preset not in entry.presets:
+        problems.append(f"output.preset: {entry.name}'s presets are {', '.join(entry.presets)} (fastest first), "
+                        f"got {m.show(preset)}")
+    profile = values.get("profile", "")
+    if "profile" not in invalid and profile:
+        names = [name for name, _ in entry.profiles]
+        if profile not in names:
+            problems.append(f"output.profile: {entry.name} has " +
+                            (f"the profiles {', '.join(names)}" if names else "no profiles") + f", got {m.show(profile)}")
+        elif values.get("pix_fmt") and "pix_fmt" not in invalid and values["pix_fmt"] != entry.profile_pix_fmt(profile):
+            problems.append(f"output.pix_fmt: {profile} encodes {entry.profile_pix_fmt(profile)}, "
+                            f"got {m.show(values['pix_fmt'])}")
+    return problems
 
 
 class PipelineSection(BaseModel):
@@ -526,7 +578,7 @@ class Config(BaseModel):
 SECTIONS: dict[str, type[BaseModel]] = {name: field.annotation for name, field in Config.model_fields.items()}
 #: Section name -> its cross-field rules, for sections that have them.
 SECTION_RULES: dict[str, Callable[[Mapping[str, Any], set[str]], list[str]]] = {
-    "trim": trim_rules, "pipeline": pipeline_rules}
+    "trim": trim_rules, "pipeline": pipeline_rules, "output": output_rules}
 
 
 def section_keys(section: str) -> list[str]:

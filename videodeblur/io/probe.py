@@ -105,6 +105,7 @@ class VideoInfo:
     sample_aspect_ratio: Fraction | None = None
     interlaced: bool = False
     field_order: int | None = None
+    disposition: int = 0
 
     def colour_tags(self) -> dict[str, int]:
         """The colour tags that are set (FFmpeg values), by name: what the writer copies."""
@@ -257,4 +258,5 @@ def describe_stream(container, video, first: av.VideoFrame, path: Path) -> Video
         sample_aspect_ratio=sar,
         interlaced=interlaced,
         field_order=field_order,
+        disposition=int(v.disposition),
     )

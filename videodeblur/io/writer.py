@@ -50,6 +50,8 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import os
+
 import av
 import av.error
 
@@ -209,6 +211,8 @@ class VideoWriter:
         codec_options: dict | None = None,
         metadata: dict | None = None,
         video_template=None,
+        profile: str | None = None,
+        audio: str = "copy",
     ):
         self.path = Path(path)
         self.info = info
@@ -216,16 +220,38 @@ class VideoWriter:
         self._closed = False
         self._frames = 0
         self._encoded = 0
+        #: Packets of the other streams written (copied, or re-encoded audio packets read).
+        self.packets_copied = 0
         self._encoding = video_template is None
+        if audio not in registry.AUDIO_MODES:
+            raise InvalidParameterError(f"audio must be one of {', '.join(registry.AUDIO_MODES)}, got {audio!r}")
+        self.audio = audio
+        # Re-encoded audio streams: input index -> (decoder context, output stream).
+        self._audio_codecs: dict[int, tuple] = {}
+        if audio == "none":
+            copy_streams = [src for src in copy_streams if src.type != "audio"]
+        self.profile = None
         if self._encoding:
             enc = _encoder(codec)
             self.codec = enc.name
+            entry = registry.codec(enc.name)
+            for key, value in (entry.environment if entry is not None else {}).items():
+                os.environ.setdefault(key, value)  # read by the encoder library when it opens
+            if profile and pix_fmt is None and entry is not None and entry.profiles:
+                pix_fmt = entry.profile_pix_fmt(profile)
             if pix_fmt is None:
                 try:
                     pix_fmt = choose_pix_fmt(enc.name, info.pix_fmt)
                 except OutputError as exc:
                     raise OutputError(f"output '{self.path}': {exc}; pass an explicit pix_fmt") from None
             self._check_pix_fmt(enc, pix_fmt)
+            if entry is not None and entry.profiles:
+                self.profile = profile or next((name for name, fmt in entry.profiles if fmt == pix_fmt), None)
+                if self.profile is None or entry.profile_pix_fmt(self.profile) != pix_fmt:
+                    raise OutputError(f"output '{self.path}': no {enc.name} profile encodes {pix_fmt} "
+                                      f"(profiles: {', '.join(f'{n} {f}' for n, f in entry.profiles)})")
+            elif profile:
+                raise InvalidParameterError(f"{enc.name} has no profiles, got profile {profile!r}")
         else:
             self.codec = video_template.codec_context.name
             pix_fmt = video_template.codec_context.pix_fmt
@@ -317,9 +343,13 @@ class VideoWriter:
                 raise InvalidParameterError(f"crf must be a non-negative integer, got {crf!r}")
             if "crf" in private:
                 options.setdefault("crf", str(crf))
+        entry = registry.codec(enc.name)
+        if entry is not None and entry.presets and preset not in entry.presets:
+            preset = entry.default_preset  # the config's default ("medium") is not one of its presets
         if preset is not None and "preset" in private:
             options.setdefault("preset", str(preset))
-        entry = registry.codec(enc.name)
+        if self.profile is not None:
+            options.setdefault("profile", self.profile)
         if entry is not None and entry.options is not None:
             for key, value in entry.options(info).items():
                 options.setdefault(key, value)
@@ -346,6 +376,8 @@ class VideoWriter:
             # The container's field order tag (MOV 'fiel', Matroska FieldOrder).
             stream.codec_context.field_order = info.field_order
         self._set_rotation(stream)
+        if info.disposition:
+            stream.disposition = info.disposition  # the "default" flag players pick tracks by
         return stream
 
     def _add_copied_video_stream(self, template):
@@ -367,6 +399,8 @@ class VideoWriter:
             stream.set_display_rotation(self.info.rotation_deg)
 
     def _suggest(self) -> str:
+        if self.container.format.name == "webm":
+            return 'use .mkv (Matroska holds almost any stream), or re-encode the audio with output.audio = "opus"'
         if "matroska" in self.container.format.name:
             # What Matroska refuses (mov_text, tmcd ...) comes from the MP4 family.
             return "use .mov or .mp4 like the input"
@@ -394,6 +428,13 @@ class VideoWriter:
             raise self._refuse_copy_stream(src, "tmcd timecode")
         if src.type == "data" and "matroska" in fmt:
             raise self._refuse_copy_stream(src, "data")
+        encoder = registry.AUDIO_MODES.get(self.audio)
+        if src.type == "audio" and encoder is not None:
+            return self._add_reencoded_audio(src, encoder)
+        if src.type == "audio" and fmt == "mxf" and not src.codec_context.name.startswith("pcm"):
+            raise OutputError(f"output '{self.path}': the .mxf container holds only PCM audio, not audio stream "
+                              f"#{src.index} ({src.codec_context.name}); use .mov, or leave the audio out with "
+                              "output.audio = \"none\"")
         try:
             out = self.container.add_stream_from_template(src)
         except (ValueError, av.error.FFmpegError):
@@ -411,6 +452,42 @@ class VideoWriter:
         # are what players use to pick tracks.
         out.disposition = int(src.disposition)
         return out
+
+    def _add_reencoded_audio(self, src, encoder: str):
+        """An output stream that re-encodes ``src`` (``audio = "aac"`` or ``"opus"``)."""
+        source = src.codec_context
+        try:
+            decoder = av.CodecContext.create(source.name, "r")
+            decoder.extradata = source.extradata
+            decoder.sample_rate, decoder.layout = source.sample_rate, source.layout
+            # Opus encodes 48 kHz (and a few lower rates) only.
+            rate = 48000 if encoder == "libopus" else source.sample_rate
+            out = self.container.add_stream(encoder, rate=rate, layout=source.layout.name)
+        except (ValueError, av.error.FFmpegError) as exc:
+            raise OutputError(f"output '{self.path}': cannot re-encode audio stream #{src.index} "
+                              f"({source.name}) as {encoder}: {av_message(exc)}") from None
+        if src.metadata:
+            out.metadata.update({k: v for k, v in src.metadata.items()
+                                 if k.lower().split("-")[0] not in _STALE_METADATA})
+        out.disposition = int(src.disposition)
+        self._audio_codecs[src.index] = (decoder, out)
+        return out
+
+    def _reencode(self, packet, index: int) -> None:
+        decoder, out = self._audio_codecs[index]
+        try:
+            for frame in decoder.decode(packet):
+                frame.pts = None  # the encoder numbers its samples itself from the start
+                self.container.mux(out.encode(frame))
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise self._wrap(exc, f"cannot re-encode a packet of audio stream #{index}") from None
+
+    def _flush_audio(self, container) -> None:
+        for index, (decoder, out) in self._audio_codecs.items():
+            for frame in decoder.decode(None):
+                frame.pts = None
+                container.mux(out.encode(frame))
+            container.mux(out.encode(None))
 
     # -- writing ----------------------------------------------------------------
 
@@ -475,10 +552,16 @@ class VideoWriter:
         src = packet.stream
         index = src.index if src is not None else packet.stream_index
         if index not in self._stream_map:
+            if self.audio == "none" and src is not None and src.type == "audio":
+                return  # left out as asked
             raise InvalidParameterError(f"packet of stream #{index} is not one of the copy streams")
-        out = self._stream_map[index]
+        out = self._stream_map.get(index)
         if out is None:
             return  # a stream the muxer writes itself (timecode track)
+        self.packets_copied += 1
+        if index in self._audio_codecs:
+            self._reencode(packet, index)
+            return
         if not packet.time_base:
             packet.time_base = out.time_base
         # Re-pointing the packet at the output stream; mux() then rescales pts, dts and
@@ -539,6 +622,7 @@ class VideoWriter:
                 packets = self.stream.encode(None)
                 container.mux(packets)
                 self._encoded += len(packets)
+            self._flush_audio(container)
             container.close()
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             try:

@@ -289,12 +289,14 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
             bar = progress_bar(progress, expected_frames(reader.info, trim), input_path.name)
             try:
                 with VideoWriter(temporary_path, reader.info, reader.copy_streams, codec=output.codec,
-                                 crf=output.crf, preset=output.preset, pix_fmt=output.pix_fmt or None) as writer:
+                                 crf=output.crf, preset=output.preset, pix_fmt=output.pix_fmt or None,
+                                 profile=output.profile or None, audio=output.audio) as writer:
                     sink = WriterSink(writer, bar)
                     with single_threaded_blas(), no_numpy_hugepages():
                         frames, packets = run_engine(
                             reader.events(**range_arguments), restorer, sink,
                             workers=config.resolved_workers(), frames_in_flight=config.resolved_frames_in_flight())
+                    packets = writer.packets_copied  # what the file holds (output.audio may drop some)
                     writer.close()  # the encoder's tail, on the bar
                     sink.show_encoded()
             finally:

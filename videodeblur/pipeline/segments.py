@@ -275,7 +275,8 @@ def _render(job: SegmentJob, temporary: Path, threads: int, started: float) -> S
                                   initializer=run_as_background_worker)
         try:
             with VideoWriter(temporary, reader.info, [], codec=output.codec, crf=output.crf, preset=output.preset,
-                             pix_fmt=output.pix_fmt or None) as writer, single_threaded_blas(), no_numpy_hugepages():
+                             pix_fmt=output.pix_fmt or None, profile=output.profile or None) as writer, \
+                    single_threaded_blas(), no_numpy_hugepages():
                 sink = _SegmentSink(writer)
                 render_range(reader, frames, restorer.schedule(), restorer.restore, segment.first, segment.last,
                              sink, executor=pool, frames_in_flight=2 * threads + 2, context=job.context)
@@ -361,7 +362,7 @@ def join_segments(input_path: Path, paths: list[Path], output_path: Path, span: 
         try:
             with av.open(str(paths[0])) as first:
                 writer = VideoWriter(output_path, reader.info, reader.copy_streams,
-                                     video_template=first.streams.video[0])
+                                     video_template=first.streams.video[0], audio=config.output.audio)
         except (av.error.FFmpegError, OSError) as error:
             raise OutputError(f"segment '{paths[0]}': cannot be read back ({error})") from None
         video = copied = 0
@@ -375,7 +376,7 @@ def join_segments(input_path: Path, paths: list[Path], output_path: Path, span: 
                     video += 1
                 else:
                     writer.mux_packet(packet)
-                    copied += 1
+            copied = writer.packets_copied
     return video, copied
 
 
