@@ -56,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         progress.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bar")
 
     run = commands.add_parser("run", help="restore a video file")
-    run.add_argument("input", metavar="INPUT", help="the blurred video (never modified)")
-    run.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="the restored video to write")
+    run.add_argument("input", metavar="INPUT", nargs="+",
+                     help="the blurred video (never modified); several files or a folder restore each of them "
+                          "into the folder -o OUTDIR/")
+    run.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                     help="the restored video to write, or with several inputs a folder (OUTDIR/)")
     run.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
     add_progress_options(run)
     add_config_options(run)
@@ -125,16 +128,30 @@ def _load(args):
     return load_config(args.config, overrides)
 
 
+#: What a folder given as input contributes: its video files (not those in subfolders).
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".mxf", ".webm", ".avi", ".mts", ".m2ts", ".ts", ".mpg",
+                  ".mpeg", ".wmv", ".flv", ".3gp", ".y4m")
+
+
 def _command_run(args) -> int:
+    config = _load(args)
+    inputs, output = args.input, args.output
+    batch = (len(inputs) > 1 or os.path.isdir(inputs[0]) or output.endswith(("/", os.sep))
+             or os.path.isdir(output))
+    if not batch:
+        _run_one(inputs[0], output, config, args)
+        return 0
+    return _run_batch(_batch_inputs(inputs), output, config, args)
+
+
+def _run_one(input_path, output_path, config, args) -> None:
+    from videodeblur.io.paths import check_paths
     from videodeblur.pipeline import deblur_file
 
-    from videodeblur.io.paths import check_paths
-
-    config = _load(args)
-    check_paths(args.input, args.output, overwrite=args.overwrite, overwrite_hint="-y")
-    report = deblur_file(args.input, args.output, config, overwrite=args.overwrite, progress=args.progress)
+    check_paths(input_path, output_path, overwrite=args.overwrite, overwrite_hint="-y")
+    report = deblur_file(input_path, output_path, config, overwrite=args.overwrite, progress=args.progress)
     for note in report.notes:
-        print(f"videodeblur: note: input '{args.input}': {note}", file=sys.stderr)
+        print(f"videodeblur: note: input '{input_path}': {note}", file=sys.stderr)
     details = f" in {report.light}" if report.light else ""
     if report.point_lights:
         details += f", {report.point_lights} point lights kept as points"
@@ -144,9 +161,72 @@ def _command_run(args) -> int:
             details += f" ({report.segments_reused} finished by an earlier run)"
     print(f"wrote {report.output}: {report.frames} frames restored{details}, {report.packets_copied} packets copied",
           file=sys.stderr)
-    warning = _loss_warning(args.input, report)
+    warning = _loss_warning(input_path, report)
     if warning:
         print(warning, file=sys.stderr)
+
+
+def _batch_inputs(inputs: list[str]) -> list[str]:
+    """The files to restore: each file given, and the video files of each folder given (sorted)."""
+    from pathlib import Path
+
+    found = []
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                           and p.suffix.lower() in VIDEO_SUFFIXES)
+            if not files:
+                raise InvalidParameterError(f"input folder '{path}' holds no video files "
+                                            f"({', '.join(VIDEO_SUFFIXES[:6])}, ...)")
+            found += [str(p) for p in files]
+        else:
+            found.append(name)
+    return found
+
+
+def _run_batch(inputs: list[str], output_dir: str, config, args) -> int:
+    """Restore each input into ``output_dir`` under its own name; one line per file.
+
+    A file that fails is reported and the rest are done; the exit status is 0 only when all
+    succeeded, otherwise that of the first failure.
+    """
+    from pathlib import Path
+
+    from videodeblur.errors import OutputError
+    from videodeblur.io.paths import REFUSED_CONTAINERS
+
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        if not folder.parent.is_dir():
+            raise OutputError(f"output folder '{folder}': its folder '{folder.parent}' does not exist")
+        folder.mkdir()
+    outputs = []
+    for name in inputs:
+        path = Path(name)
+        suffix = ".mkv" if path.suffix.lower() in REFUSED_CONTAINERS or not path.suffix else path.suffix
+        outputs.append(folder / f"{path.stem}{suffix}")
+    if len(set(outputs)) < len(outputs):
+        twice = next(o for o in outputs if outputs.count(o) > 1)
+        raise InvalidParameterError(f"two inputs would both be written to '{twice}'; restore them in separate runs")
+    failed: list[tuple[str, int]] = []
+    for number, (name, out) in enumerate(zip(inputs, outputs), 1):
+        try:
+            _run_one(name, out, config, args)
+        except ConfigError as error:
+            failed.append((name, error.exit_code))
+            print(f"videodeblur: error: input '{name}' ({number}/{len(inputs)}): " + "; ".join(error.problems),
+                  file=sys.stderr)
+        except VideoDeblurError as error:
+            if isinstance(error, Interrupted):
+                raise
+            failed.append((name, error.exit_code))
+            print(f"videodeblur: error: input '{name}' ({number}/{len(inputs)}): {error}", file=sys.stderr)
+    if failed:
+        print(f"videodeblur: {len(failed)} of {len(inputs)} files failed: {', '.join(n for n, _ in failed)}",
+              file=sys.stderr)
+        return failed[0][1]
+    print(f"videodeblur: all {len(inputs)} files restored into {folder}", file=sys.stderr)
     return 0
 
 
