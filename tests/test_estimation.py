@@ -480,3 +480,28 @@ def test_long_motion_on_a_frame_smaller_than_a_tile(camera, length, angle):
     assert found.kind == "motion"
     assert abs(found.fit("motion").length_px - length) <= LENGTH_TOL_PX
     assert angle_distance(found.fit("motion").angle_deg, angle) <= angle_tolerance(length)
+
+
+# -- what the frame shows: texture-chosen tiles, axes left out ----------------------------------
+
+
+def test_letterbox_bars_do_not_look_like_a_horizontal_streak(camera):
+    from imaging import blur_valid
+
+    blurred, _ = blur_valid(np.tile(camera, (1, 2))[:, :720], psf.disk(3.0))
+    boxed = blurred.copy()
+    bar = boxed.shape[0] // 6
+    boxed[:bar] = 0.0
+    boxed[-bar:] = 0.0
+    found = estimation.estimate_blur(estimation.blur_spectrum(boxed), "auto")
+    assert found.kind == "defocus" and abs(found.fit("defocus").radius_px - 3.0) <= 0.5
+
+
+def test_tiles_follow_the_texture_past_a_flat_part_of_the_frame(camera):
+    from imaging import blur_valid
+
+    blurred, _ = blur_valid(camera, psf.motion(13.0, 30.0))
+    frame = np.full((blurred.shape[0], blurred.shape[1] * 3), 0.8)
+    frame[:, -blurred.shape[1]:] = blurred  # two thirds a flat white board, then the picture
+    fit = estimation.estimate_blur(estimation.blur_spectrum(frame), "motion").fit("motion")
+    assert abs(fit.length_px - 13.0) <= 1.0 and abs((fit.angle_deg - 30.0 + 90) % 180 - 90) <= 2.0

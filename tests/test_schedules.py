@@ -440,3 +440,37 @@ def test_keyframe_config_errors(overrides, expected):
     problems = raised.value.problems
     assert any(p.startswith(expected) for p in problems), problems
     assert all(p.startswith("psf.") for p in problems), problems
+
+
+# -- never confidently wrong ----------------------------------------------------------------------
+
+
+def test_a_lone_confident_estimate_is_applied_neither_to_its_frame_nor_to_its_neighbours():
+    # A flat stretch (no blur seen, low confidence) with one frame that found a long vertical
+    # streak at full confidence: nothing agrees with it, so nothing is applied.
+    estimates = [none(0.05)] * 10 + [motion(30.0, 90.0, 1.0)] + [none(0.05)] * 10
+    rows, _ = run_tracker(estimates, 8)
+    assert {row.spec.kind for row in rows} == {"none"}
+
+
+def test_frames_that_show_nothing_take_their_neighbours_kernel():
+    # Frames 8-11 see nothing (low confidence "none") inside a steadily defocused shot.
+    estimates = [defocus(3.0, 0.6)] * 8 + [none(0.03)] * 4 + [defocus(3.0, 0.6)] * 8
+    rows, _ = run_tracker(estimates, 8)
+    assert all(row.spec.kind == "defocus" and abs(row.spec.get("radius") - 3.0) <= 0.05 for row in rows)
+
+
+def test_sharp_frames_vote_none_firmly():
+    # Sharp frames (a short streak fits them well: high confidence "none") around three
+    # weak defocus estimates: left alone.
+    estimates = [none(0.8)] * 8 + [defocus(3.0, 0.3)] * 3 + [none(0.8)] * 8
+    rows, _ = run_tracker(estimates, 8)
+    assert {row.spec.kind for row in rows} == {"none"}
+
+
+def test_estimates_that_disagree_are_not_averaged_into_a_kernel():
+    # Scattered motion estimates (texture, not blur): no three agree, nothing is applied.
+    rng = np.random.default_rng(3)
+    estimates = [motion(float(rng.uniform(6, 40)), float(rng.uniform(0, 180)), 0.5) for _ in range(20)]
+    rows, _ = run_tracker(estimates, 8)
+    assert sum(row.spec.kind != "none" for row in rows) <= 1

@@ -255,18 +255,30 @@ def _tricube(offset: int, half_window: int) -> float:
     return (1.0 - (abs(offset) / (half_window + 1.0)) ** 3) ** 3
 
 
+#: A kernel is applied only where at least this many frames of its window found it (or every
+#: frame of a shorter shot): one frame's estimate, however confident, that its neighbours do not
+#: share is not carried into them, nor applied to itself.
+MIN_AGREEING_FRAMES = 3
+#: Frames agree on a kernel when their estimates lie within this share of its size (in the
+#: kind's smoothing coordinates), or within :data:`videodeblur.core.smoothing.OUTLIER_FLOOR`.
+AGREEMENT_SHARE = 0.15
+
+
 def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
     """The kernel of frame ``index`` from the records of its window (same shot, +-W frames).
 
-    The kind is a vote of the frames' own decisions (nearer frames count more); the
-    parameters are smoothed over the frames that decided that kind, each weighted by its
-    confidence, in the kind's smoothing coordinates (:attr:`videodeblur.registry.PsfKind.to_coordinates`).
-    A frame that decided otherwise (e.g. found no blur in a dark frame) thereby takes its
-    kernel from its neighbours.
+    The kind is a vote of the frames' own decisions, each weighted by its nearness and its
+    confidence: a frame that found no blur because it shows nothing (a flat wall, a dark frame:
+    low confidence) hardly votes, one that is sharp (a short streak fits it well: high
+    confidence) votes "none" firmly. The parameters are smoothed over the frames that decided
+    that kind, by confidence, in the kind's smoothing coordinates
+    (:attr:`videodeblur.registry.PsfKind.to_coordinates`), and applied only where at least
+    :data:`MIN_AGREEING_FRAMES` of them agree with the result.
     """
     votes: Counter = Counter()
     for r in window:
-        votes[r.analysis.estimate.kind] += _tricube(r.index - index, half_window)
+        confidence = max(float(r.analysis.estimate.confidence), smoothing.MIN_WEIGHT)
+        votes[r.analysis.estimate.kind] += _tricube(r.index - index, half_window) * confidence
     # Deterministic order on ties: the estimator's family order, then none.
     family = max((*estimation.FAMILIES, NONE), key=lambda k: votes.get(k, 0.0))
     if family == NONE:
@@ -275,8 +287,12 @@ def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
     members = [r for r in window if r.analysis.estimate.kind == family]
     offsets = [r.index - index for r in members]
     confidences = [r.analysis.estimate.confidence for r in members]
-    coordinates = [kind.to_coordinates(r.analysis.estimate.fit(family).values) for r in members]
+    coordinates = np.array([kind.to_coordinates(r.analysis.estimate.fit(family).values) for r in members], float)
     smoothed = smoothing.smooth_at(offsets, coordinates, confidences, half_window)
+    tolerance = max(smoothing.OUTLIER_FLOOR, AGREEMENT_SHARE * float(np.linalg.norm(smoothed)))
+    agreeing = int(np.count_nonzero(np.linalg.norm(coordinates - smoothed, axis=1) <= tolerance))
+    if agreeing < min(MIN_AGREEING_FRAMES, len(window)):
+        return KernelSpec(NONE)
     values = kind.coordinates_to_values(tuple(float(c) for c in smoothed))
     if not estimation.FAMILIES[family].big_enough(values):
         return KernelSpec(NONE)

@@ -19,6 +19,13 @@ LOW_FREQUENCY_BINS = 3
 
 HIGH_FREQUENCY = 0.40
 
+#: Bins this close to either frequency axis (in bins of the tile) are left out. Straight
+#: horizontal and vertical structure that is not the blur (letterbox bars and picture edges,
+#: H.264's block grid and deblocking, interlaced lines) puts its energy there, where it looks
+#: like a motion streak at 0 or 90 degrees and pulls other angles towards the axes; a blur's
+#: zeros cross the whole spectrum and are seen off the axes as well.
+AXIS_BINS = 2
+
 
 @dataclass(frozen=True)
 class ProfileGrid:
@@ -78,7 +85,8 @@ def geometry_for(tile_px: int) -> Geometry:
     fx = np.fft.rfftfreq(tile_px)[None, :]
     fy, fx = np.broadcast_arrays(fy, fx)
     rho = np.hypot(fx, fy)
-    selected = (rho >= LOW_FREQUENCY_BINS / tile_px) & (rho <= HIGH_FREQUENCY)
+    off_axes = (np.abs(fx) * tile_px >= AXIS_BINS - 1e-9) & (np.abs(fy) * tile_px >= AXIS_BINS - 1e-9)
+    selected = (rho >= LOW_FREQUENCY_BINS / tile_px) & (rho <= HIGH_FREQUENCY) & off_axes
     r = rho[selected]
     grid = profile_grid(tile_px)
     coarse = np.zeros_like(selected)
