@@ -185,6 +185,7 @@ def main(argv=None) -> int:
     made = clips(args.frames, rng)
     print(f"{args.frames} frames per clip; % of frames: wrong / right / left alone "
           "(sharp clips: too strong / mild / left alone); kind switches\n")
+    calibration = []  # (confidence, the frame's own estimate judged) over every blurred clip and kind
     header = f"{'clip':44}" + "".join(f"{('auto-' + f) if f != 'auto' else 'auto':>24}" for f in families)
     print(header)
     for name, (frames, truth) in made.items():
@@ -192,6 +193,11 @@ def main(argv=None) -> int:
         for family in families:
             rows = track(frames, family, table)
             verdicts = [judge(row.spec, truth) for row in rows]
+            if truth is not None:
+                for row in rows:
+                    estimate = row.estimate
+                    own = (_own_spec(estimate))
+                    calibration.append((float(estimate.confidence), judge(own, truth)))
             share = {v: 100.0 * verdicts.count(v) / len(verdicts) for v in set(verdicts)}
             kinds = [row.spec.kind for row in rows]
             switches = sum(1 for a, b in zip(kinds, kinds[1:]) if a != b)
@@ -201,7 +207,33 @@ def main(argv=None) -> int:
                 cell = f"{share.get('wrong', 0):3.0f}/{share.get('right', 0):3.0f}/{share.get('alone', 0):3.0f}"
             cells.append(f"{cell} sw{switches:<3d}")
         print(f"{name:44}" + "".join(f"{c:>24}" for c in cells), flush=True)
+    report_calibration(calibration)
     return 0
+
+
+def _own_spec(estimate):
+    """The kernel a frame's own estimate names (before smoothing), as a KernelSpec."""
+    from videodeblur.pipeline.kernels import KernelSpec, quantised_spec
+
+    if estimate.kind not in registry.estimator_families():
+        return KernelSpec("none")
+    return quantised_spec(registry.kind_for_family(estimate.kind).name, estimate.fit(estimate.kind).values)
+
+
+def report_calibration(calibration) -> None:
+    """Does the confidence predict error? Frames' own estimates by confidence decile."""
+    confidences = np.array([c for c, _ in calibration])
+    edges = np.unique(np.quantile(confidences, np.linspace(0, 1, 11)))  # ties at 1.0 merge deciles
+    print("\nThe frames' own estimates (before smoothing) on the blurred clips, by confidence decile:")
+    print(f"{'confidence':>17} {'frames':>7} {'wrong':>7} {'right':>7} {'none':>7}")
+    for n, (low, high) in enumerate(zip(edges, edges[1:])):
+        last = n == len(edges) - 2
+        inside = [v for c, v in calibration if low <= c and (c < high or (last and c <= high))]
+        if not inside:
+            continue
+        share = {v: 100.0 * inside.count(v) / len(inside) for v in ("wrong", "right", "alone")}
+        print(f"{low:7.2f} - {high:6.2f} {len(inside):7d} {share['wrong']:6.0f}% {share['right']:6.0f}% "
+              f"{share['alone']:6.0f}%")
 
 
 if __name__ == "__main__":
