@@ -60,11 +60,18 @@ async function load(slot, img, params) {
   if (response.status === 409) return;
   if (!response.ok) {
     let message = `error ${response.status}`;
-    try { message = (await response.json()).error || message; } catch (ignored) { /* not JSON */ }
+    try { message = (await response.json()).error || message; } catch (ignored) { /* not JSON, or aborted */ }
+    if (sequence !== state.seq[slot]) return;
     showError(message);
     return;
   }
-  const blob = await response.blob();
+  let blob;
+  try {
+    blob = await response.blob();  // aborted by a newer request while the body arrives
+  } catch (error) {
+    if (error.name !== "AbortError") showError(`cannot read the image: ${error.message}`);
+    return;
+  }
   if (sequence !== state.seq[slot]) return;
   showError("");
   if (slot === "view") $("label").textContent = response.headers.get("X-Label") || "";
