@@ -55,7 +55,7 @@ REFINE_LENGTH_SPAN = 40
 CANDIDATES = 6
 
 #: See :data:`videodeblur.core.estimation.defocus.DEFOCUS_RADIUS_BIAS_PX`.
-MOTION_LENGTH_BIAS_PX = {False: -0.07, True: -0.10}
+MOTION_LENGTH_BIAS_PX = {False: -0.15, True: -0.10}
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     fit_columns = math.ceil((columns - tile_px) / (tile_px // 4)) + 1
     grid_rows = max(1, min(fit_rows, int(math.sqrt(max_tiles * rows / columns))))
     grid_columns = max(1, min(fit_columns, max_tiles // grid_rows))
-    places = _textured_places(luma, tile_px, grid_rows, grid_columns, fit_rows, fit_columns)
+    places = _textured_places(luma, tile_px, grid_rows, grid_columns)
     count = len(places)
     transform = transforms(count, tile_px) if transforms is not None else None
     tiles = transform.tiles() if transform is not None else np.empty((count, tile_px, tile_px), dtype=np.float32)
@@ -134,27 +134,24 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     return BlurSpectrum(power, tile_px, len(tiles), linear_light)
 
 
-#: Tiles are chosen among this many times more candidate places, by their texture ...
-CANDIDATE_FACTOR = 3
-#: ... and a candidate with less than this share of the most textured one's is left out (a flat
+#: A tile with less than this share of the most textured tile's texture is left out (a flat
 #: wall, the sky, a letterbox bar: its spectrum is noise, which fills in the blur's zeros).
 MIN_TEXTURE_SHARE = 0.1
 
 
-def _textured_places(luma, tile_px, grid_rows, grid_columns, fit_rows, fit_columns) -> list[tuple[int, int]]:
-    """Where the tiles go: the most textured of a denser grid of candidates, at most
-    ``grid_rows * grid_columns`` of them, none much flatter than the best.
+def _textured_places(luma, tile_px, grid_rows, grid_columns) -> list[tuple[int, int]]:
+    """Where the tiles go: the evenly spread grid, less the tiles that show almost nothing.
 
-    Texture is the mean squared gradient of the tile (on every 4th pixel: the choice needs no
-    more), so the tiles follow what the frame shows: a cyclist crossing a white board, the
-    picture between letterbox bars.
+    Texture is the tile's mean squared gradient (on every 4th pixel: the choice needs no more).
+    A frame textured all over keeps every tile; on a cyclist crossing a white board, or a
+    picture between letterbox bars, only the tiles that show something are averaged.
     """
     rows, columns = luma.shape
-    wanted = grid_rows * grid_columns
-    candidate_rows = max(grid_rows, min(fit_rows, grid_rows * 2))
-    candidate_columns = max(grid_columns, min(fit_columns, grid_columns * 2))
-    tops = np.linspace(0, rows - tile_px, candidate_rows).round().astype(int)
-    lefts = np.linspace(0, columns - tile_px, candidate_columns).round().astype(int)
+    tops = np.linspace(0, rows - tile_px, grid_rows).round().astype(int)
+    lefts = np.linspace(0, columns - tile_px, grid_columns).round().astype(int)
+    places = [(int(t), int(l)) for t in tops for l in lefts]
+    if len(places) == 1:
+        return places
     step = 4
     small = np.asarray(luma[::step, ::step], dtype=np.float32)
     energy = np.zeros_like(small)
@@ -163,15 +160,12 @@ def _textured_places(luma, tile_px, grid_rows, grid_columns, fit_rows, fit_colum
     integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     side = tile_px // step
     texture = []
-    for top in tops:
-        for left in lefts:
-            r, c = top // step, left // step
-            total = integral[r + side, c + side] - integral[r, c + side] - integral[r + side, c] + integral[r, c]
-            texture.append((float(total), int(top), int(left)))
-    texture.sort(key=lambda entry: -entry[0])
-    best = texture[0][0]
-    chosen = [(t, l) for value, t, l in texture[:wanted] if value >= MIN_TEXTURE_SHARE * best]
-    return sorted(chosen)
+    for top, left in places:
+        r, c = top // step, left // step
+        texture.append(float(integral[r + side, c + side] - integral[r, c + side] - integral[r + side, c]
+                             + integral[r, c]))
+    best = max(texture)
+    return [place for place, value in zip(places, texture) if value >= MIN_TEXTURE_SHARE * best]
 
 
 def average_spectra(spectra) -> BlurSpectrum:
