@@ -33,28 +33,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"videodeblur: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="videodeblur", description="Restore blurred and out-of-focus video.")
-    from videodeblur import __version__
+def _add_config_options(command, restoring: bool = True) -> None:
+    command.add_argument("--config", "-c", metavar="FILE", help="TOML config file, or the name of a shipped one "
+                         "(videodeblur config list)")
+    command.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                         help="override one config key, e.g. --set psf.radius=4.5 (repeatable)")
+    if restoring:
+        command.add_argument("--strength", metavar="S", help="how much of the restoration to apply, from 0 (the "
+                             "input) to 1 (all of it, the default); the same as --set deconvolution.strength=S")
 
-    parser.add_argument("--version", action="version", version=f"videodeblur {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    def add_config_options(command, restoring: bool = True):
-        command.add_argument("--config", "-c", metavar="FILE", help="TOML config file, or the name of a shipped one "
-                             "(videodeblur config list)")
-        command.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                             help="override one config key, e.g. --set psf.radius=4.5 (repeatable)")
-        if restoring:
-            command.add_argument("--strength", metavar="S", help="how much of the restoration to apply, from 0 (the "
-                                 "input) to 1 (all of it, the default); the same as --set deconvolution.strength=S")
+def _add_progress_options(command) -> None:
+    progress = command.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                          help="always show the progress bar (default: only on a terminal)")
+    progress.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bar")
 
-    def add_progress_options(command):
-        progress = command.add_mutually_exclusive_group()
-        progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                              help="always show the progress bar (default: only on a terminal)")
-        progress.add_argument("--quiet", "-q", dest="progress", action="store_false", help="no progress bar")
 
+def _add_run(commands) -> None:
+    """``run``: restore one file, or several into a folder."""
     run = commands.add_parser("run", help="restore a video file")
     run.add_argument("input", metavar="INPUT", nargs="+",
                      help="the blurred video (never modified); several files or a folder restore each of them "
@@ -62,9 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                      help="the restored video to write, or with several inputs a folder (OUTDIR/)")
     run.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    add_progress_options(run)
-    add_config_options(run)
+    _add_progress_options(run)
+    _add_config_options(run)
 
+
+def _add_preview(commands) -> None:
+    """``preview``: before/after PNGs of chosen frames."""
     preview = commands.add_parser("preview", help="write before/after PNGs of chosen frames")
     preview.add_argument("input", metavar="INPUT", help="the video")
     which = preview.add_mutually_exclusive_group(required=True)
@@ -86,36 +86,56 @@ def build_parser() -> argparse.ArgumentParser:
                          help="turn the images as a player shows a clip with a rotation tag (--crop and psf.angle "
                               "stay in the stored orientation)")
     preview.add_argument("-y", "--overwrite", action="store_true", help="replace existing PNG files")
-    add_config_options(preview)
+    _add_config_options(preview)
 
+
+def _add_estimate(commands) -> None:
+    """``estimate``: the blur of every frame as CSV."""
     estimate = commands.add_parser("estimate", help="find the blur of every frame and write it as CSV")
     estimate.add_argument("input", metavar="INPUT", help="the video (never modified)")
     estimate.add_argument("-o", "--output", required=True, metavar="TRACK.csv",
                           help="CSV to write: one row per decoded frame, raw and smoothed parameters")
     estimate.add_argument("--plot", metavar="TRACK.png", help="also plot the track (needs videodeblur[plot])")
     estimate.add_argument("-y", "--overwrite", action="store_true", help="replace existing output files")
-    add_progress_options(estimate)
-    add_config_options(estimate)
+    _add_progress_options(estimate)
+    _add_config_options(estimate)
 
+
+def _add_tune(commands) -> None:
+    """``tune``: the local tuning page."""
     tune = commands.add_parser("tune", help="tune the settings by eye on a local page in the browser")
     tune.add_argument("input", metavar="INPUT", help="the video (never modified)")
     tune.add_argument("--save", metavar="FILE.toml", help="where the page's 'Save config' writes")
     tune.add_argument("--port", type=int, default=0, metavar="N", help="port on 127.0.0.1 (default: a free one)")
     tune.add_argument("--open", action="store_true", help="open the page in the default browser")
-    add_config_options(tune)
+    _add_config_options(tune)
 
+
+def _add_config(commands) -> None:
+    """``config show | list | init``."""
     config = commands.add_parser("config", help="inspect configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION",
                                             parser_class=_Parser)
     show = config_commands.add_parser("show", help="print the effective config as TOML")
     show.add_argument("input", metavar="INPUT", nargs="?",
                       help="also say what the config means for this video (where its frames are restored)")
-    add_config_options(show)
+    _add_config_options(show)
     config_commands.add_parser("list", help="list the shipped starting configs")
     init = config_commands.add_parser("init", help="write a shipped config to a file to start from")
     init.add_argument("name", metavar="NAME", help="a shipped config (videodeblur config list)")
     init.add_argument("-o", "--output", required=True, metavar="FILE.toml", help="the file to write")
     init.add_argument("-y", "--overwrite", action="store_true", help="replace FILE.toml if it exists")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="videodeblur", description="Restore blurred and out-of-focus video.")
+    from videodeblur import __version__
+
+    parser.add_argument("--version", action="version", version=f"videodeblur {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    for add in (_add_run, _add_preview, _add_estimate, _add_tune, _add_config):
+        add(commands)
     return parser
 
 

@@ -234,25 +234,9 @@ class VideoWriter:
         if self._encoding:
             enc = _encoder(codec)
             self.codec = enc.name
-            entry = registry.codec(enc.name)
-            for key, value in (entry.environment if entry is not None else {}).items():
-                os.environ.setdefault(key, value)  # read by the encoder library when it opens
-            if profile and pix_fmt is None and entry is not None and entry.profiles:
-                pix_fmt = entry.profile_pix_fmt(profile)
-            if pix_fmt is None:
-                try:
-                    pix_fmt = choose_pix_fmt(enc.name, info.pix_fmt)
-                except OutputError as exc:
-                    raise OutputError(f"output '{self.path}': {exc}; pass an explicit pix_fmt") from None
-            self._check_pix_fmt(enc, pix_fmt)
-            if entry is not None and entry.profiles:
-                self.profile = profile or next((name for name, fmt in entry.profiles if fmt == pix_fmt), None)
-                if self.profile is None or entry.profile_pix_fmt(self.profile) != pix_fmt:
-                    raise OutputError(f"output '{self.path}': no {enc.name} profile encodes {pix_fmt} "
-                                      f"(profiles: {', '.join(f'{n} {f}' for n, f in entry.profiles)})")
-            elif profile:
-                raise InvalidParameterError(f"{enc.name} has no profiles, got profile {profile!r}")
+            pix_fmt, self.profile = self._encoding_format(enc, pix_fmt, profile)
         else:
+            enc = None
             self.codec = video_template.codec_context.name
             pix_fmt = video_template.codec_context.pix_fmt
         self.pix_fmt = pix_fmt
@@ -299,6 +283,29 @@ class VideoWriter:
             raise
 
     # -- setup ------------------------------------------------------------------
+
+    def _encoding_format(self, enc: av.Codec, pix_fmt: str | None, profile: str | None) -> tuple[str, str | None]:
+        """The pixel format and the profile to encode with (both checked against the encoder)."""
+        entry = registry.codec(enc.name)
+        for key, value in (entry.environment if entry is not None else {}).items():
+            os.environ.setdefault(key, value)  # read by the encoder library when it opens
+        if profile and pix_fmt is None and entry is not None and entry.profiles:
+            pix_fmt = entry.profile_pix_fmt(profile)
+        if pix_fmt is None:
+            try:
+                pix_fmt = choose_pix_fmt(enc.name, self.info.pix_fmt)
+            except OutputError as exc:
+                raise OutputError(f"output '{self.path}': {exc}; pass an explicit pix_fmt") from None
+        self._check_pix_fmt(enc, pix_fmt)
+        if entry is not None and entry.profiles:
+            chosen = profile or next((name for name, fmt in entry.profiles if fmt == pix_fmt), None)
+            if chosen is None or entry.profile_pix_fmt(chosen) != pix_fmt:
+                raise OutputError(f"output '{self.path}': no {enc.name} profile encodes {pix_fmt} "
+                                  f"(profiles: {', '.join(f'{n} {f}' for n, f in entry.profiles)})")
+            return pix_fmt, chosen
+        if profile:
+            raise InvalidParameterError(f"{enc.name} has no profiles, got profile {profile!r}")
+        return pix_fmt, None
 
     def _check_pix_fmt(self, enc: av.Codec, pix_fmt: str) -> None:
         try:
