@@ -57,7 +57,9 @@ import av.error
 
 from videodeblur import registry
 from videodeblur.errors import InvalidParameterError, OutputError
-from videodeblur.io.planes import bit_depth, chroma_subsampling, frame_from_item, planar_format
+from videodeblur.io.planes import chroma_subsampling, frame_from_item
+from videodeblur.io.audio import AudioReencoder
+from videodeblur.io.formats import choose_pix_fmt, encoder_for
 from videodeblur.io.probe import VideoInfo, av_message
 from videodeblur.io.reader import FrameItem
 from videodeblur.limits import NO_SPACE_ERRNOS
@@ -78,81 +80,6 @@ _STALE_METADATA = {"duration", "number_of_frames", "number_of_bytes", "encoder",
 def _is_timecode_track(src) -> bool:
     """A QuickTime/MP4 'tmcd' timecode track: a data stream whose metadata has its timecode."""
     return src.type == "data" and bool(src.metadata.get("timecode"))
-
-
-def choose_pix_fmt(codec: str, source_pix_fmt: str) -> str:
-    """Pick the encoder pixel format that loses nothing of ``source_pix_fmt``.
-
-    The source format itself when the encoder supports it; otherwise the supported
-    planar format with the same family (YUV/RGB/gray), chroma resolution at least as
-    high and bit depth at least as high, preferring the smallest such upgrade
-    (e.g. ``yuv420p`` -> ``yuv422p10le`` for ``prores_ks``).
-
-    Parameters
-    ----------
-    codec : str
-        Encoder name.
-    source_pix_fmt : str
-        Pixel format of the frames that will be written.
-
-    Returns
-    -------
-    str
-        A pixel format the encoder accepts.
-
-    Raises
-    ------
-    OutputError
-        The encoder supports no format that holds the source losslessly.
-    InvalidParameterError
-        Unknown encoder.
-    """
-    enc = _encoder(codec)
-    supported = [f.name for f in (enc.video_formats or ())]
-    if not supported or source_pix_fmt in supported:
-        return source_pix_fmt
-    src = av.VideoFormat(source_pix_fmt)
-    src_depth = bit_depth(src)
-    src_sub = chroma_subsampling(source_pix_fmt)
-    src_alpha = any(c.is_alpha for c in src.components)
-    src_gray = len(src.components) - int(src_alpha) == 1
-    best = None
-    for name in supported:
-        try:
-            if planar_format(name) != name:
-                continue
-        except Exception:
-            continue
-        fmt = av.VideoFormat(name)
-        if fmt.is_rgb != src.is_rgb or name.startswith("yuvj"):
-            continue
-        alpha = any(c.is_alpha for c in fmt.components)
-        gray = len(fmt.components) - int(alpha) == 1
-        if gray != src_gray or (src_alpha and not alpha):
-            continue
-        depth = bit_depth(fmt)
-        sub = chroma_subsampling(name)
-        if depth < src_depth or sub[0] > src_sub[0] or sub[1] > src_sub[1]:
-            continue
-        cost = (depth, -sub[0] * sub[1], int(alpha))
-        if best is None or cost < best[0]:
-            best = (cost, name)
-    if best is None:
-        raise OutputError(
-            f"encoder {codec} cannot encode {source_pix_fmt} or any format that holds it "
-            f"(supported: {', '.join(supported)})"
-        )
-    return best[1]
-
-
-def _encoder(codec: str) -> av.Codec:
-    try:
-        enc = av.Codec(codec, "w")
-    except (av.error.FFmpegError, ValueError) as exc:
-        raise InvalidParameterError(f"unknown video encoder '{codec}' ({av_message(exc)})") from None
-    if enc.type != "video":
-        raise InvalidParameterError(f"'{codec}' is a {enc.type} encoder, not a video encoder")
-    return enc
 
 
 class VideoWriter:
@@ -226,13 +153,13 @@ class VideoWriter:
         if audio not in registry.AUDIO_MODES:
             raise InvalidParameterError(f"audio must be one of {', '.join(registry.AUDIO_MODES)}, got {audio!r}")
         self.audio = audio
-        # Re-encoded audio streams: input index -> (decoder context, output stream).
-        self._audio_codecs: dict[int, tuple] = {}
+        # Re-encoded audio streams, by input stream index.
+        self._audio_codecs: dict[int, AudioReencoder] = {}
         if audio == "none":
             copy_streams = [src for src in copy_streams if src.type != "audio"]
         self.profile = None
         if self._encoding:
-            enc = _encoder(codec)
+            enc = encoder_for(codec)
             self.codec = enc.name
             pix_fmt, self.profile = self._encoding_format(enc, pix_fmt, profile)
         else:
@@ -244,6 +171,21 @@ class VideoWriter:
         # A file this constructor creates and then fails to set up is removed again;
         # one that was already there is left to the caller (atomic_output).
         self._created = not self.path.exists()
+        self._open_container()
+        try:
+            self.stream = (self._add_video_stream(enc, pix_fmt, crf, preset, codec_options) if self._encoding
+                           else self._add_copied_video_stream(video_template))
+            self._add_copy_streams(copy_streams, metadata)
+        except BaseException:
+            self.abort()
+            if self._created:
+                try:
+                    self.path.unlink()
+                except OSError:
+                    pass
+            raise
+
+    def _open_container(self) -> None:
         try:
             self.container = av.open(str(self.path), "w")
         except ValueError as exc:
@@ -254,33 +196,22 @@ class VideoWriter:
         except (av.error.FFmpegError, OSError) as exc:
             raise self._wrap(exc, "cannot create the file") from None
         self._ext = self.path.suffix or self.container.format.name
+
+    def _add_copy_streams(self, copy_streams, metadata) -> None:
+        """The other streams and the metadata; then the header, so that every incompatibility
+        (size, pix_fmt, codec tags) surfaces before any frame is processed."""
+        # Input stream index -> output stream; None: the muxer writes that stream itself
+        # (a timecode track), its packets are not copied.
+        self._stream_map = {}
+        for src in copy_streams:
+            self._stream_map[src.index] = self._add_copy_stream(src)
+        if metadata:
+            self.container.metadata.update({str(k): str(v) for k, v in metadata.items()})
         try:
-            self.stream = (self._add_video_stream(enc, pix_fmt, crf, preset, codec_options) if self._encoding
-                           else self._add_copied_video_stream(video_template))
-            # Input stream index -> output stream; None: the muxer writes that stream itself
-            # (a timecode track), its packets are not copied.
-            self._stream_map = {}
-            for src in copy_streams:
-                self._stream_map[src.index] = self._add_copy_stream(src)
-            if metadata:
-                self.container.metadata.update({str(k): str(v) for k, v in metadata.items()})
-            # Write the header now: opening the encoder and the muxer here surfaces every
-            # incompatibility (size, pix_fmt, codec tags) before any frame is processed.
-            try:
-                self.container.start_encoding()
-            except (av.error.FFmpegError, OSError, ValueError) as exc:
-                raise self._wrap(
-                    exc,
-                    f"cannot start {self.codec} {pix_fmt} {info.width}x{info.height} in the {self._ext} container",
-                ) from None
-        except BaseException:
-            self.abort()
-            if self._created:
-                try:
-                    self.path.unlink()
-                except OSError:
-                    pass
-            raise
+            self.container.start_encoding()
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise self._wrap(exc, f"cannot start {self.codec} {self.pix_fmt} {self.info.width}x{self.info.height} "
+                                  f"in the {self._ext} container") from None
 
     # -- setup ------------------------------------------------------------------
 
@@ -462,39 +393,18 @@ class VideoWriter:
 
     def _add_reencoded_audio(self, src, encoder: str):
         """An output stream that re-encodes ``src`` (``audio = "aac"`` or ``"opus"``)."""
-        source = src.codec_context
         try:
-            decoder = av.CodecContext.create(source.name, "r")
-            decoder.extradata = source.extradata
-            decoder.sample_rate, decoder.layout = source.sample_rate, source.layout
-            # Opus encodes 48 kHz (and a few lower rates) only.
-            rate = 48000 if encoder == "libopus" else source.sample_rate
-            out = self.container.add_stream(encoder, rate=rate, layout=source.layout.name)
+            reencoder = AudioReencoder(self.container, src, encoder)
         except (ValueError, av.error.FFmpegError) as exc:
             raise OutputError(f"output '{self.path}': cannot re-encode audio stream #{src.index} "
-                              f"({source.name}) as {encoder}: {av_message(exc)}") from None
+                              f"({src.codec_context.name}) as {encoder}: {av_message(exc)}") from None
+        out = reencoder.stream
         if src.metadata:
             out.metadata.update({k: v for k, v in src.metadata.items()
                                  if k.lower().split("-")[0] not in _STALE_METADATA})
         out.disposition = int(src.disposition)
-        self._audio_codecs[src.index] = (decoder, out)
+        self._audio_codecs[src.index] = reencoder
         return out
-
-    def _reencode(self, packet, index: int) -> None:
-        decoder, out = self._audio_codecs[index]
-        try:
-            for frame in decoder.decode(packet):
-                frame.pts = None  # the encoder numbers its samples itself from the start
-                self.container.mux(out.encode(frame))
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise self._wrap(exc, f"cannot re-encode a packet of audio stream #{index}") from None
-
-    def _flush_audio(self, container) -> None:
-        for index, (decoder, out) in self._audio_codecs.items():
-            for frame in decoder.decode(None):
-                frame.pts = None
-                container.mux(out.encode(frame))
-            container.mux(out.encode(None))
 
     # -- writing ----------------------------------------------------------------
 
@@ -567,7 +477,10 @@ class VideoWriter:
             return  # a stream the muxer writes itself (timecode track)
         self.packets_copied += 1
         if index in self._audio_codecs:
-            self._reencode(packet, index)
+            try:
+                self._audio_codecs[index].write(packet)
+            except (av.error.FFmpegError, OSError, ValueError) as exc:
+                raise self._wrap(exc, f"cannot re-encode a packet of audio stream #{index}") from None
             return
         if not packet.time_base:
             packet.time_base = out.time_base
@@ -629,7 +542,8 @@ class VideoWriter:
                 packets = self.stream.encode(None)
                 container.mux(packets)
                 self._encoded += len(packets)
-            self._flush_audio(container)
+            for reencoder in self._audio_codecs.values():
+                reencoder.flush()
             container.close()
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             try:
