@@ -91,13 +91,16 @@ class Previewer:
             raise InvalidParameterError(f"time {time_s:g} s is past the end of the clip ({end_s:.3f} s)")
         return self.frames.index_at_time(time_s)
 
-    def rendered(self, index: int) -> RenderedFrame:
+    def rendered(self, index: int, restorer: FrameRestorer | None = None, restore: bool = True) -> RenderedFrame:
         """Frame ``index`` as decoded and as restored, with the kernel a full run restores it with.
 
         For estimated PSFs the neighbouring frames the temporal smoothing looks at are decoded
         and analysed too, through the same schedule and engine as a run, so the kernel is
         exactly the run's; with a ``[trim]`` that holds the frame, only frames inside it.
+        ``restorer`` (for another config of the same video) replaces the previewer's own;
+        ``restore=False`` decodes and decides the kernel only (``restored`` is the original).
         """
+        restorer = restorer or self.restorer
         index = self.frames.check(index)
         found: list[RenderedFrame] = []
 
@@ -109,8 +112,9 @@ class Previewer:
                 pass
 
         with single_threaded_blas():  # as in a run: the same rounding
-            render_range(self.reader, self.frames, self.restorer.schedule(), self.restorer.restore, index, index,
-                         _Keep(), executor=InlineExecutor(), frames_in_flight=1, context=self.context(index))
+            render_range(self.reader, self.frames, restorer.schedule(), restorer.restore if restore else None,
+                         index, index, _Keep(), executor=InlineExecutor(), frames_in_flight=1,
+                         context=self.context(index))
         return found[0]
 
     def context(self, index: int) -> tuple[int, int]:
@@ -134,10 +138,13 @@ class Previewer:
         rendered = self.rendered(index)
         return rendered.original, rendered.row
 
-    def to_rgb(self, item: FrameItem) -> np.ndarray:
-        """The frame as RGB: uint8 for 8-bit sources, uint16 for deeper ones (H x W x 3)."""
-        frame = frame_from_item(item, self.info)
-        return frame.to_ndarray(format="rgb24" if self.info.bit_depth <= 8 else "rgb48le")
+    def to_rgb(self, item: FrameItem, info=None) -> np.ndarray:
+        """The frame as RGB: uint8 for 8-bit sources, uint16 for deeper ones (H x W x 3).
+
+        ``info`` describes ``item`` when it is not a whole frame of this video (a crop)."""
+        info = info or self.info
+        frame = frame_from_item(item, info)
+        return frame.to_ndarray(format="rgb24" if info.bit_depth <= 8 else "rgb48le")
 
     def describe_psf(self, row: TrackRow) -> str:
         """The kernel a frame is restored with, the method, where (light) and how much (strength),

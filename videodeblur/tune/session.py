@@ -30,7 +30,6 @@ from videodeblur.errors import InvalidParameterError, OutputError
 from videodeblur.io import FrameItem
 from videodeblur.io.paths import atomic_output
 from videodeblur.io.planes import plane_shapes
-from videodeblur.pipeline.engine import InlineExecutor, RenderedFrame, render_range
 from videodeblur.pipeline.restorer import FrameRestorer
 from videodeblur.pipeline.runtime import single_threaded_blas
 from videodeblur.preview import Previewer, compose
@@ -236,21 +235,8 @@ class TuneSession:
         return item, row.spec
 
     def _render(self, index: int, restorer: FrameRestorer) -> tuple[FrameItem, object]:
-        found: list[RenderedFrame] = []
-
-        class _Keep:
-            def frame(self, rendered: RenderedFrame) -> None:
-                found.append(rendered)
-
-            def packet(self, packet) -> None:
-                pass
-
-        previewer = self.previewer
-        index = previewer.frames.check(index)
-        with single_threaded_blas():
-            render_range(previewer.reader, previewer.frames, restorer.schedule(), None, index, index, _Keep(),
-                         executor=InlineExecutor(), frames_in_flight=1, context=previewer.context(index))
-        return found[0].original, found[0].row
+        rendered = self.previewer.rendered(index, restorer, restore=False)
+        return rendered.original, rendered.row
 
     def restored(self, index: int, settings=(), crop=None, sequence: int | None = None, slot: str = "view"):
         """(original, restored, label, info) of frame ``index``, on ``crop`` if given.
@@ -314,10 +300,7 @@ class TuneSession:
         return encode(rgb, image_format, f"frame {index}  t={self.time_s(index):.3f}s  {label}")
 
     def to_rgb(self, item: FrameItem, info) -> np.ndarray:
-        from videodeblur.io.planes import frame_from_item
-
-        frame = frame_from_item(item, info)
-        return frame.to_ndarray(format="rgb24" if info.bit_depth <= 8 else "rgb48le")
+        return self.previewer.to_rgb(item, info)
 
     # -- the estimated track ---------------------------------------------------------------
 
