@@ -180,23 +180,30 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def start_slow_run(tmp_path):
+    """``videodeblur run`` of 600 slow frames in a subprocess, once it has started writing."""
+    import subprocess
+    import time
+
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=600, audio=True)
+    process = subprocess.Popen([sys.executable, "-c", SLOW_CLI, "run", str(clip), "-o", str(tmp_path / "out.mp4"),
+                                "--quiet"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    # Wait until the run has really started writing (its temporary file exists).
+    while time.monotonic() < deadline and not any(p.name.startswith(".out") for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be stopped"
+    return process
+
+
 def test_ctrl_c_stops_quickly_with_exit_130_and_no_partial_file(tmp_path):
     import signal
-    import subprocess
     import time
 
     # 600 frames of 50 ms restores, one worker per core: on 2 cores a run that ignored Ctrl-C
     # would go on for about 15 s, so stopping within 8 s (generous: the shared machine
     # sometimes stalls for seconds; 5 s failed once) shows it stopped early.
-    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=600, audio=True)
-    out = tmp_path / "out.mp4"
-    process = subprocess.Popen([sys.executable, "-c", SLOW_CLI, "run", str(clip), "-o", str(out), "--quiet"],
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    # Wait until the run has really started writing (its temporary file exists).
-    while time.monotonic() < deadline and not any(p.name.startswith(".out") for p in tmp_path.iterdir()):
-        time.sleep(0.05)
-    assert process.poll() is None, "the run ended before it could be interrupted"
+    process = start_slow_run(tmp_path)
     sent = time.monotonic()
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
@@ -209,17 +216,8 @@ def test_ctrl_c_stops_quickly_with_exit_130_and_no_partial_file(tmp_path):
 @pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129)])
 def test_a_job_schedulers_signal_stops_like_ctrl_c(tmp_path, name, code):
     import signal
-    import subprocess
-    import time
 
-    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=600, audio=True)
-    out = tmp_path / "out.mp4"
-    process = subprocess.Popen([sys.executable, "-c", SLOW_CLI, "run", str(clip), "-o", str(out), "--quiet"],
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(p.name.startswith(".out") for p in tmp_path.iterdir()):
-        time.sleep(0.05)
-    assert process.poll() is None, "the run ended before it could be stopped"
+    process = start_slow_run(tmp_path)
     process.send_signal(getattr(signal, name))
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == code, stderr
