@@ -49,6 +49,14 @@ class RuleViolation(ValueError):
         super().__init__("; ".join(problems))
 
 
+def enforce(section: BaseModel, rules: Callable[[Mapping[str, Any], set[str]], list[str]]) -> BaseModel:
+    """``section`` itself when its cross-field ``rules`` find nothing; else RuleViolation."""
+    problems = rules(section.__dict__, frozenset())
+    if problems:
+        raise RuleViolation(problems)
+    return section
+
+
 # --------------------------------------------------------------------------------------
 # Registry parameters inside a model
 # --------------------------------------------------------------------------------------
@@ -367,10 +375,7 @@ class OutputSection(BaseModel):
 
     @model_validator(mode="after")
     def _check_codec(self) -> OutputSection:
-        problems = output_rules(self.__dict__, frozenset())
-        if problems:
-            raise RuleViolation(problems)
-        return self
+        return enforce(self, output_rules)
 
 
 #: The preset ``output.preset`` has when not set (libx264's and libx265's own default).
@@ -449,10 +454,7 @@ class PipelineSection(BaseModel):
 
     @model_validator(mode="after")
     def _check_backend(self) -> PipelineSection:
-        problems = pipeline_rules(self.__dict__, frozenset())
-        if problems:
-            raise RuleViolation(problems)
-        return self
+        return enforce(self, pipeline_rules)
 
 
 def pipeline_rules(values: Mapping[str, Any], invalid: frozenset[str] | set[str]) -> list[str]:
@@ -508,10 +510,7 @@ class TrimSection(BaseModel):
 
     @model_validator(mode="after")
     def _check_range(self) -> TrimSection:
-        problems = trim_rules(self.__dict__, frozenset())
-        if problems:
-            raise RuleViolation(problems)
-        return self
+        return enforce(self, trim_rules)
 
 
 def _cpu_count() -> int:
