@@ -139,13 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args):
-    from videodeblur.config import load_config
-
+def _overrides(args) -> list[str]:
+    """The --set overrides, then --strength's."""
     overrides = list(args.overrides)
     if getattr(args, "strength", None) is not None:
         overrides.append(f"deconvolution.strength={args.strength}")
-    return load_config(args.config, overrides)
+    return overrides
+
+
+def _load(args):
+    from videodeblur.config import load_config
+
+    return load_config(args.config, _overrides(args))
 
 
 #: What a folder given as input contributes: its video files (not those in subfolders).
@@ -317,8 +322,7 @@ def _command_preview(args) -> int:
                 from videodeblur.preview import sweep
 
                 previewer.frames.check(index)
-                overrides = [*args.overrides] + ([f"deconvolution.strength={args.strength}"] if args.strength else [])
-                jobs = [(output, lambda: sweep(args.input, index, args.config, overrides, args.sweep, crop,
+                jobs = [(output, lambda: sweep(args.input, index, args.config, _overrides(args), args.sweep, crop,
                                                label=args.label, upright=args.upright))]
             else:
                 jobs = [(output, lambda: previewer.render(index, args.mode, crop, label=args.label,
@@ -391,12 +395,9 @@ def _command_tune(args) -> int:
         raise InvalidParameterError('the tuning page needs aiohttp: pip install "videodeblur[tune]"') from None
     from videodeblur.tune.session import TuneSession
 
-    overrides = list(args.overrides)
-    if args.strength is not None:
-        overrides.append(f"deconvolution.strength={args.strength}")
     if not 0 <= args.port <= 65535:
         raise InvalidParameterError(f"--port must be from 0 (a free port) to 65535, got {args.port}")
-    session = TuneSession(args.input, args.config, overrides, args.save)
+    session = TuneSession(args.input, args.config, _overrides(args), args.save)
     try:
         print("videodeblur: serving the tuning page on 127.0.0.1 until Ctrl-C", file=sys.stderr)
         serve(session, args.port, open_browser=args.open)
