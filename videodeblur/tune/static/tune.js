@@ -143,15 +143,21 @@ function changed(key, value, event) {
   refreshView(event ? event.timeStamp : undefined);
 }
 
-function numberControl(control, box) {
+function sliderAndBox(control) {
+  // A slider labelled by the control's key and a number box beside it.
   const range = document.createElement("input");
   range.type = "range";
   range.id = controlId(control.key);
   range.min = control.min; range.max = control.max; range.step = control.step;
   const number = document.createElement("input");
   number.type = "number";
-  number.step = control.step;
   number.setAttribute("aria-label", `${control.key} value`);
+  return { range, number };
+}
+
+function numberControl(control, box) {
+  const { range, number } = sliderAndBox(control);
+  number.step = control.step;
   if (control.bound_min !== null && control.bound_min !== undefined) number.min = control.bound_min;
   if (control.bound_max !== null && control.bound_max !== undefined) number.max = control.bound_max;
   const value = state.values[control.key] ?? control.default;
@@ -169,13 +175,7 @@ function regularisationControl(control, box) {
   auto.id = controlId(control.key) + "-auto";
   const autoLabel = document.createElement("label");
   autoLabel.append(auto, " auto");
-  const range = document.createElement("input");
-  range.type = "range";
-  range.id = controlId(control.key);
-  range.min = control.min; range.max = control.max; range.step = control.step;
-  const number = document.createElement("input");
-  number.type = "number";
-  number.setAttribute("aria-label", `${control.key} value`);
+  const { range, number } = sliderAndBox(control);
   number.step = "any"; number.min = "0";
   const start = state.values[control.key];
   const isAuto = start === "auto" || start === undefined;
