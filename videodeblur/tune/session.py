@@ -68,24 +68,21 @@ def controls() -> list[dict]:
     """
     items: list[dict] = [{"key": "psf.kind", "type": "choice", "choices": list(registry.psf_kind_names()),
                           "description": "the blur model; auto kinds estimate it in every frame"}]
-    for kind in registry.PSF_KINDS.values():
-        for parameter in kind.numeric_parameters:
-            low, high = parameter.typical
-            minimum = parameter.minimum if parameter.minimum is not None else low
-            if parameter.exclusive_minimum:
-                minimum += parameter.step
-            items.append({"key": f"psf.{parameter.name}", "type": "number", "kinds": [kind.name],
-                          "min": max(minimum, low) if parameter.minimum is not None else low,
-                          "max": high, "step": parameter.step, "unit": parameter.unit,
-                          "bound_min": minimum if parameter.minimum is not None else None,
-                          "bound_max": parameter.maximum,
-                          "default": parameter.default if parameter.default is not None else low,
-                          "description": parameter.description})
-    for item in items[1:]:  # a name means the same in every kind: one control serves them all
-        item["kinds"] = [k.name for k in registry.PSF_KINDS.values()
-                         if any(f"psf.{p.name}" == item["key"] for p in k.numeric_parameters)]
-    unique = {item["key"]: item for item in items}
-    items = list(unique.values())
+    for name, parameter in registry.all_parameters().items():  # a name means the same in every kind
+        if parameter.is_path:
+            continue
+        low, high = parameter.typical
+        bound_min = None
+        if parameter.minimum is not None:
+            bound_min = parameter.minimum + (parameter.step if parameter.exclusive_minimum else 0.0)
+        items.append({"key": f"psf.{name}", "type": "number",
+                      "kinds": [k.name for k in registry.PSF_KINDS.values()
+                                if any(p.name == name for p in k.numeric_parameters)],
+                      "min": max(bound_min, low) if bound_min is not None else low,
+                      "max": high, "step": parameter.step, "unit": parameter.unit,
+                      "bound_min": bound_min, "bound_max": parameter.maximum,
+                      "default": parameter.default if parameter.default is not None else low,
+                      "description": parameter.description})
     items.append({"key": "psf.smoothing_frames", "type": "number", "kinds": list(registry.estimated_kinds()),
                   "min": 0, "max": MAX_SMOOTHING_FRAMES, "step": 1, "unit": "frames", "default": 8,
                   "bound_min": 0, "bound_max": MAX_SMOOTHING_FRAMES,
