@@ -101,44 +101,45 @@ def _validation_problems(exc: ValidationError, data: Mapping[str, Any]) -> list[
 # --------------------------------------------------------------------------------------
 
 
+def _shipped_files() -> dict:
+    """The shipped config files (package data), by name, sorted."""
+    from importlib import resources
+
+    folder = resources.files("videodeblur").joinpath("configs")
+    return {entry.name[: -len(".toml")]: entry for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".toml")}
+
+
 def shipped_configs() -> dict[str, str]:
     """The starting configs shipped with videodeblur, by name, each with what it is for.
 
     Their names (``"defocus"``, ``"auto"``, ...) are accepted wherever a config file is.
     """
-    from importlib import resources
-
     found = {}
-    for entry in sorted(resources.files("videodeblur").joinpath("configs").iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            lines = []
-            for line in entry.read_text(encoding="utf-8").splitlines():  # the first comment paragraph
-                text = line.lstrip("#").strip()
-                if not line.startswith("#") or not text:
-                    break
-                lines.append(text)
-            found[entry.name[: -len(".toml")]] = " ".join(lines).removeprefix("videodeblur — ")
+    for name, entry in _shipped_files().items():
+        lines = []
+        for line in entry.read_text(encoding="utf-8").splitlines():  # the first comment paragraph
+            text = line.lstrip("#").strip()
+            if not line.startswith("#") or not text:
+                break
+            lines.append(text)
+        found[name] = " ".join(lines).removeprefix("videodeblur — ")
     return found
 
 
 def shipped_config_text(name: str) -> str:
     """The text of the shipped config called ``name`` (see :func:`shipped_configs`)."""
-    from importlib import resources
-
-    if name not in shipped_configs():
-        raise ConfigError([f"no shipped config called {m.quote(name, None)} "
-                           f"(shipped: {', '.join(shipped_configs())})"])
-    return resources.files("videodeblur").joinpath("configs", f"{name}.toml").read_text(encoding="utf-8")
+    files = _shipped_files()
+    if name not in files:
+        raise ConfigError([f"no shipped config called {m.quote(name, None)} (shipped: {', '.join(files)})"])
+    return files[name].read_text(encoding="utf-8")
 
 
 def resolve_config_path(path: str | os.PathLike[str]):
     """``path`` itself, or, for the bare name of a shipped config that is not a file here, that config."""
-    from importlib import resources
-
     text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
     if isinstance(text, str) and text and os.sep not in text and "." not in text and not os.path.exists(text):
-        if text in shipped_configs():
-            return resources.files("videodeblur").joinpath("configs", f"{text}.toml")
+        return _shipped_files().get(text, path)
     return path
 
 
@@ -155,7 +156,7 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         info = os.stat(name)
     except FileNotFoundError:
-        hint = (f" (or the name of a shipped config: {', '.join(shipped_configs())})"
+        hint = (f" (or the name of a shipped config: {', '.join(_shipped_files())})"
                 if os.sep not in name and not name.endswith(".toml") else "")
         raise ConfigError([f"{where}: not found{hint}"]) from None
     except (OSError, ValueError) as exc:
