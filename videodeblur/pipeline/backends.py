@@ -58,8 +58,8 @@ def execute(jobs: list[seg.SegmentJob], config: Config) -> Iterator[seg.SegmentR
 
 
 class SegmentProgress:
-    """Segments and frames done, with the rate and an ETA, on a tqdm bar (a line per segment
-    when standard error is not a terminal and ``enabled`` is None)."""
+    """Segments and frames done, with the rate and an ETA, on the run's progress bar
+    (:func:`videodeblur.pipeline.runner.progress_bar`: plain lines without a terminal)."""
 
     def __init__(self, enabled: bool | None, total_frames: int, total_segments: int, done_frames: int,
                  done_segments: int, name: str):
@@ -75,8 +75,8 @@ class SegmentProgress:
 
     def finished(self, record: seg.SegmentRecord) -> None:
         self.done_segments += 1
+        self._show()  # first, so that a line the update prints counts this segment
         self.bar.update(record.frames)
-        self._show()
 
     def close(self) -> None:
         self.bar.close()

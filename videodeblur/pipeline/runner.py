@@ -182,7 +182,7 @@ def progress_bar(enabled: bool | None, total: int | None, name: str):
                 columns = 0
         if not columns:
             return LineProgress(total, name)
-    return tqdm(total=total, unit="frame", desc=name, disable=not (enabled is None or enabled),
+    return tqdm(total=total, unit="frame", desc=name, disable=enabled is False,
                 file=sys.stderr, dynamic_ncols=True, leave=True)
 
 
