@@ -248,7 +248,7 @@ def test_filter_for_caches_and_matches_the_formula():
 
 def test_restore_reuses_the_filter_for_the_same_regularisation(camera):
     deconvolver = FrameDeconvolver(psf.disk(2), (64, 64), nsr=0.02)
-    assert deconvolver.restore(camera[:64, :64].astype(np.float32)).regularisation == (0.02, 0.0)
+    assert deconvolver.restore(camera[:64, :64].astype(np.float32)).regularisation == (0.02, 0.0, 1.0)
     response = deconvolver.method.filter_for(0.02, 0.0)
     deconvolver.restore(camera[64:128, :64].astype(np.float32))
     assert deconvolver.method.filter_for(0.02, 0.0) is response

@@ -230,3 +230,29 @@ def _trim_zero_border(kernel: np.ndarray) -> np.ndarray:
     half_y = max(centre_y - rows[0], rows[-1] - centre_y)
     half_x = max(centre_x - cols[0], cols[-1] - centre_x)
     return kernel[centre_y - half_y : centre_y + half_y + 1, centre_x - half_x : centre_x + half_x + 1]
+
+
+def shrunk(kernel: np.ndarray, scale: float) -> np.ndarray:
+    """The same kernel ``scale`` times as large (``0 < scale <= 1``), resampled about its
+    centre with area-preserving bilinear interpolation; odd-sized and normalised.
+
+    A disk of radius r becomes (very nearly) a disk of radius ``scale * r``, a streak of
+    length L a streak of ``scale * L`` at the same angle: the shape of any kernel, model or
+    file, kept while its size changes.
+    """
+    import cv2
+
+    kernel = normalise(kernel)
+    if not 0.0 < scale <= 1.0:
+        raise InvalidParameterError(f"a kernel can be shrunk by a scale in (0, 1], got {scale!r}")
+    rows, columns = kernel.shape
+    # The output keeps the input's centre pixel at its centre; sizes stay odd.
+    out_rows, out_columns = (2 * max(1, math.ceil((n // 2) * scale)) + 1 for n in (rows, columns))
+    matrix = np.array([[scale, 0.0, out_columns // 2 - scale * (columns // 2)],
+                       [0.0, scale, out_rows // 2 - scale * (rows // 2)]])
+    resampled = cv2.warpAffine(kernel.astype(np.float32), matrix, (out_columns, out_rows),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    if resampled.sum() <= 0:  # shrunk below a pixel: a point
+        resampled = np.zeros((1, 1), np.float32)
+        resampled[0, 0] = 1.0
+    return normalise(np.maximum(resampled, 0.0))

@@ -25,14 +25,16 @@ __all__ = ["FILTER_CACHE_SIZE", "FrameDeconvolver", "Regularisation", "Restored"
 _deconvolvers: LockedLRU[FrameDeconvolver] = LockedLRU(4)
 
 
-def _cached_deconvolver(kernel: np.ndarray, shape, method, nsr, edgetaper, strength) -> FrameDeconvolver:
-    key = (hashlib.sha1(kernel.tobytes()).hexdigest(), kernel.shape, tuple(shape), method, nsr, edgetaper, strength)
+def _cached_deconvolver(kernel: np.ndarray, shape, method, nsr, edgetaper, strength, guard) -> FrameDeconvolver:
+    key = (hashlib.sha1(kernel.tobytes()).hexdigest(), kernel.shape, tuple(shape), method, nsr, edgetaper, strength,
+           guard)
     return _deconvolvers.get(key, lambda: FrameDeconvolver(kernel, shape, method=method, nsr=nsr, edgetaper=edgetaper,
-                                                           strength=strength))
+                                                           strength=strength, guard=guard))
 
 
 def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: bool = True,
-               clip: bool = False, strength: float = 1.0, transfer: str | None = None) -> np.ndarray:
+               clip: bool = False, strength: float = 1.0, transfer: str | None = None,
+               guard: bool = True) -> np.ndarray:
     """Restore a blurred image with a known kernel.
 
     Parameters
@@ -57,6 +59,10 @@ def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: boo
         :data:`videodeblur.core.colour.TRANSFERS`): the blur is undone in linear light, where a
         lens blurs, and point lights are kept as points. None (default): the values are
         restored as they are.
+    guard : bool
+        Where the image shows less blur than ``kernel`` (a guess too large), restore it with a
+        smaller copy of the kernel instead (Wiener and Tikhonov with ``nsr = "auto"``; see
+        :mod:`videodeblur.restoration.guard`).
 
     Returns
     -------
@@ -88,7 +94,7 @@ def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: boo
         raise InvalidParameterError(f"transfer must be None or one of {', '.join(TRANSFERS)}, got {transfer!r}")
     kernel = psf_models.normalise(kernel)
     deconvolver = _cached_deconvolver(kernel, array.shape[:2], method, validate_nsr(nsr), bool(edgetaper),
-                                      validate_strength(strength))
+                                      validate_strength(strength), bool(guard))
     # Coded values are clipped in the pass that reads the FFT buffer; light is coded first.
     coding = FloatLinearLight(TRANSFERS[transfer]) if transfer is not None else Scaled(clip=(0.0, 1.0) if clip else None)
     channels = [array] if array.ndim == 2 else [np.ascontiguousarray(array[:, :, k]) for k in range(array.shape[2])]

@@ -21,6 +21,7 @@ from videodeblur.errors import InvalidParameterError
 from videodeblur.fft.plans import frame_transform
 from videodeblur.restoration import highlights
 from videodeblur.restoration.coding import Coding, Scaled
+from videodeblur.restoration.guard import KernelGuard
 from videodeblur.restoration.methods import Regularisation
 
 
@@ -82,6 +83,10 @@ class FrameDeconvolver:
     strength : float
         0 gives the input back, 1 (default) the full restoration, in between a blend (folded
         into the filter of a linear method).
+    guard : bool
+        With a linear method and ``nsr = "auto"``: where a frame shows that the kernel is larger
+        than its blur, restore it with a smaller copy of the kernel instead
+        (:mod:`videodeblur.restoration.guard`; the scale is reported in ``regularisation``).
 
     Attributes
     ----------
@@ -89,7 +94,7 @@ class FrameDeconvolver:
         The prepared method (:mod:`videodeblur.restoration.methods`).
     """
 
-    def __init__(self, kernel, frame_shape, method="wiener", nsr="auto", edgetaper=True, strength=1.0):
+    def __init__(self, kernel, frame_shape, method="wiener", nsr="auto", edgetaper=True, strength=1.0, guard=True):
         entry = registry.method(method)
         nsr = validate_nsr(nsr)
         self.strength = validate_strength(strength)
@@ -108,7 +113,16 @@ class FrameDeconvolver:
         self.padded_shape = fast_shape(self.frame_shape)
         self.otf = psf2otf(self.kernel, self.padded_shape)
         self.taper_plan = taper_plan(self.padded_shape, self.kernel) if self.edgetaper else None
-        self.method = registry.resolve(entry.implementation)(self.otf, self.padded_shape, nsr, self.strength)
+        implementation = registry.resolve(entry.implementation)
+        self.method = implementation(self.otf, self.padded_shape, nsr, self.strength)
+        self.guard = bool(guard)
+        noise = getattr(self.method, "noise", None)
+        if self.guard and hasattr(self.method, "guard") and noise is not None and not noise.needs_spatial_noise:
+            def shrunk_method(scale: float):
+                otf = psf2otf(psf_models.shrunk(self.kernel, scale), self.padded_shape)
+                return implementation(otf, self.padded_shape, nsr, self.strength)
+
+            self.method.guard = KernelGuard(self.method, self.kernel, self.padded_shape, shrunk_method)
         self._spreads: LockedLRU[np.ndarray] = LockedLRU(8)
 
     def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0,
@@ -144,7 +158,8 @@ class FrameDeconvolver:
         Returns
         -------
         Restored
-            ``image`` (``out``, or a new float32 array) and the ``regularisation`` chosen.
+            ``image`` (``out``, or a new float32 array) and the ``regularisation`` chosen
+            (with the guard's kernel scale).
         """
         if frame.shape != self.frame_shape:
             raise InvalidParameterError(f"frame shape {frame.shape} does not match {self.frame_shape}")
@@ -188,9 +203,11 @@ class FrameDeconvolver:
         times the strength (:func:`videodeblur.restoration.highlights.point_spread_patch`)."""
 
         def build() -> np.ndarray:
-            radius = highlights.patch_radius(self.kernel.shape)
+            kernel = self.kernel if regularisation.kernel_scale == 1.0 else \
+                psf_models.shrunk(self.kernel, regularisation.kernel_scale)
+            radius = highlights.patch_radius(kernel.shape)
             size = cv2.getOptimalDFTSize(max(64, 4 * radius + 1))
-            spectrum = self.method.resolution(psf2otf(self.kernel, (size, size)), (size, size), regularisation)
+            spectrum = self.method.resolution(psf2otf(kernel, (size, size)), (size, size), regularisation)
             return highlights.point_spread_patch(spectrum, radius) * np.float32(self.strength)
 
         return self._spreads.get(tuple(regularisation), build)

@@ -47,10 +47,13 @@ FILTER_CACHE_SIZE = 8
 
 class Regularisation(NamedTuple):
     """What a method chose for one frame: ``NSR(f) = weight * (|P(f)|^2)^exponent`` for the
-    linear filters (``|P|^2``: the gradient's power), the total variation's weight for tv."""
+    linear filters (``|P|^2``: the gradient's power), the total variation's weight for tv, and
+    ``kernel_scale``: below 1 where the guard held the frame back to a smaller copy of the
+    kernel (:mod:`videodeblur.restoration.guard`)."""
 
     weight: float
     exponent: float
+    kernel_scale: float = 1.0
 
 
 class Scaling(NamedTuple):
@@ -142,6 +145,9 @@ class LinearFilter:
 
     #: The exponent of a fixed ``nsr`` number.
     fixed_exponent = 0.0
+    #: A :class:`~videodeblur.restoration.guard.KernelGuard` that may hold a frame back to a
+    #: smaller kernel (set by the shell), or None.
+    guard = None
 
     def __init__(self, otf: np.ndarray, padded_shape: tuple[int, int], nsr, strength: float = 1.0):
         self.otf = otf
@@ -210,7 +216,7 @@ class LinearFilter:
     def resolution(self, otf: np.ndarray, shape: tuple[int, int], regularisation: Regularisation) -> np.ndarray:
         """``H G`` on another grid (``otf`` of the same kernel on ``shape``): the spectrum of the
         filter's restored point spread (a point of light comes back as its inverse transform)."""
-        lam, alpha = regularisation
+        lam, alpha = regularisation.weight, regularisation.exponent
         power = gradient_power(shape).astype(np.float64)
         nsr = np.full(power.shape, lam) if alpha == 0.0 else lam * power**alpha
         nsr[0, 0] = 0.0
@@ -226,11 +232,17 @@ class LinearFilter:
         spatial = self.noise is not None and self.noise.needs_spatial_noise
         noise = self.noise.noise_for(pair.frame[:rows, :columns], None) if spatial else None
         spectrum = pair.forward()
-        regularisation = self.regularisation_for(spectrum, noise, coding.regularisation_weighting)
-        spectrum *= self.filter_for(*regularisation, scaling.output_scale * scaling.input_scale)
+        method, kernel_scale = self, 1.0
+        if self.guard is not None:
+            noise = self.noise.noise_for(None, spectrum)
+            method, kernel_scale = self.guard.choose(spectrum, noise)
+        regularisation = method.regularisation_for(spectrum, noise if method is self else None,
+                                                   coding.regularisation_weighting)
+        spectrum *= method.filter_for(regularisation.weight, regularisation.exponent,
+                                      scaling.output_scale * scaling.input_scale)
         # The unnormalised inverse adds the DC bin to every pixel: the offset goes there.
         spectrum[0, 0] += np.float32(scaling.output_offset)
-        return pair.inverse()[:rows, :columns], regularisation
+        return pair.inverse()[:rows, :columns], regularisation._replace(kernel_scale=kernel_scale)
 
 
 class Wiener(LinearFilter):

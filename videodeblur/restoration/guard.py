@@ -1,0 +1,197 @@
+"""The guard against a kernel larger than the blur a frame shows.
+
+A user who guesses a blur guesses it too large as often as too small, and a linear filter with
+a kernel 1.5 times too large does not merely under-perform: it divides by the kernel's zeros
+where the frame still has detail and covers the frame in ripples. The frame itself says so.
+Under the right kernel ``H`` its periodogram follows ``A |H|^2 / (|P|^2)^alpha + N``: bins of
+frequency in which ``H`` changes alike should each give the same amplitude ``A``. Under a kernel
+that is too large, the bins where it predicts little power hold the detail the true, smaller
+blur let through, and the amplitudes climb with frequency.
+
+The bins are laid out by the kernel's own frequency metric ``q = sqrt(f' C f)`` (``C``: the
+kernel's covariance in pixels), which follows ``|H|`` for any shape: for a disk or a Gaussian
+``q`` is the radius of ``f``, for a streak its component along the streak. Where the spread of
+the per-bin amplitudes shows the kernel does not explain the frame, smaller copies of the kernel
+(:data:`SCALES`) are tried and the frame is restored with the one that explains it best, if
+that explains it well: a wrong guess degrades to "not much sharper", not to damage. No smaller
+copy explains a frame whose kernel is too small, so such a kernel is kept.
+
+Pure NumPy on arrays; no I/O, no threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from videodeblur.cache import LockedLRU
+from videodeblur.core.noise import SIGNAL_MARGIN, NoiseModel
+
+#: Smaller copies of the kernel tried when it does not explain a frame.
+SCALES = (0.85, 0.75, 0.65, 0.55, 0.45)
+#: Spread (variance of the log amplitudes over bins) up to which a kernel explains a frame:
+#: well above what the true kernel gives on the camera-realistic and wrong-guess benchmarks,
+#: well below what most kernels 1.5 times too large give (docs/quality.md, "Wrong guesses").
+MAX_SPREAD = 0.25
+#: A smaller kernel is taken only where it cuts the spread to at most this share, and either
+#: explains the frame or cuts the spread to :data:`CLEAR_IMPROVEMENT`.
+MIN_IMPROVEMENT = 0.5
+CLEAR_IMPROVEMENT = 0.3
+#: Image spectra the fit may assume, ``1 / (|P|^2)^alpha``: from flat (a dark frame of point
+#: lights) to 1/f^4.
+ALPHA_GRID = np.round(np.arange(0.0, 2.001, 0.1), 2)
+#: Bins of ``log q``.
+METRIC_BINS = 20
+
+
+@dataclass(frozen=True)
+class KernelModel:
+    """What a kernel predicts at the sampled frequencies, binned by the frequency metric.
+
+    Attributes
+    ----------
+    bin_index : numpy.ndarray
+        Metric bin of each sample.
+    counts : numpy.ndarray
+        Total weight of each bin.
+    model : numpy.ndarray
+        ``model[a, b] = sum over bin b of weight |H|^2 / (|P|^2)^ALPHA_GRID[a]``.
+    """
+
+    bin_index: np.ndarray
+    counts: np.ndarray
+    model: np.ndarray
+
+
+def metric_bin_index(kernel: np.ndarray, padded_shape: tuple[int, int], flat_index: np.ndarray) -> np.ndarray:
+    """Bin of ``log q`` of each half-spectrum sample ``flat_index`` of a ``padded_shape``
+    transform, ``q`` the frequency metric of ``kernel`` (see the module's docstring). Scaled
+    copies of a kernel have the same bins (their metric is the same up to a factor)."""
+    rows, columns = padded_shape
+    half_columns = columns // 2 + 1
+    fy = np.fft.fftfreq(rows)[flat_index // half_columns]
+    fx = (flat_index % half_columns) / columns
+    y, x = np.mgrid[: kernel.shape[0], : kernel.shape[1]].astype(np.float64)
+    k = kernel.astype(np.float64) / kernel.sum()
+    cy, cx = (k * y).sum(), (k * x).sum()
+    syy, sxx, sxy = (k * (y - cy) ** 2).sum(), (k * (x - cx) ** 2).sum(), (k * (y - cy) * (x - cx)).sum()
+    log_metric = np.log(np.sqrt(np.maximum(sxx * fx**2 + syy * fy**2 + 2 * sxy * fx * fy, 0.0)) + 1e-12)
+    edges = np.linspace(log_metric.min(), log_metric.max() + 1e-9, METRIC_BINS + 1)
+    return np.clip(np.digitize(log_metric, edges) - 1, 0, METRIC_BINS - 1)
+
+
+def kernel_model(bin_index: np.ndarray, weight: np.ndarray, log_regulariser: np.ndarray,
+                 otf_power: np.ndarray) -> KernelModel:
+    """Prepare :func:`fit_spread` for one kernel (``otf_power``: ``|H|^2`` at the samples)."""
+    counts = np.bincount(bin_index, weights=weight, minlength=METRIC_BINS)
+    shapes = otf_power[None, :] * np.exp(-ALPHA_GRID[:, None] * log_regulariser[None, :])
+    model = np.stack([np.bincount(bin_index, weights=weight * row, minlength=METRIC_BINS) for row in shapes])
+    return KernelModel(bin_index, counts, model)
+
+
+def fit_spread(periodogram: np.ndarray, weight: np.ndarray, log_regulariser: np.ndarray, kernel: KernelModel,
+               noise: NoiseModel) -> float:
+    """How well ``A |H|^2 / (|P|^2)^alpha + N`` explains a frame's periodogram at the samples.
+
+    Per metric bin with signal :data:`~videodeblur.core.noise.SIGNAL_MARGIN` times above the
+    noise, ``A_b = sum(|Y|^2 - N) / sum(|H|^2 / (|P|^2)^alpha)``; the spread is the least
+    weighted variance of ``log A_b`` over ``alpha`` in
+    :data:`ALPHA_GRID` (0: the kernel explains the frame perfectly).
+    Fewer than three bins with signal give 0: nothing contradicts the kernel.
+    """
+    noise_power = noise.at(log_regulariser)
+    signal = np.bincount(kernel.bin_index, weights=weight * (periodogram - noise_power), minlength=METRIC_BINS)
+    noise_total = np.bincount(kernel.bin_index, weights=weight * noise_power, minlength=METRIC_BINS)
+    usable = (kernel.counts >= 16) & (signal > (SIGNAL_MARGIN - 1.0) * noise_total)
+    if usable.sum() < 3:
+        return 0.0
+    log_amplitudes = np.log(signal[usable])[None, :] - np.log(np.maximum(kernel.model[:, usable], 1e-300))
+    bin_weight = np.sqrt(kernel.counts[usable])
+    bin_weight = bin_weight / bin_weight.sum()
+    mean = log_amplitudes @ bin_weight
+    spread = (log_amplitudes - mean[:, None]) ** 2 @ bin_weight
+    return float(spread.min())
+
+
+def choose_scale(spreads: dict[float, float]) -> float:
+    """The kernel scale a frame is restored with, from ``{scale: spread}`` (1.0 included).
+
+    1.0 where the full kernel explains the frame (spread up to :data:`MAX_SPREAD`). Else the
+    smaller scale with the least spread, where that cuts the spread to :data:`MIN_IMPROVEMENT`
+    of the full kernel's and either explains the frame or cuts it to :data:`CLEAR_IMPROVEMENT`
+    (a texture no power law fits well still tells a right kernel from a wrong one). A kernel
+    too small is not helped by shrinking it further, so it is kept.
+    """
+    full = spreads[1.0]
+    if full <= MAX_SPREAD:
+        return 1.0
+    best = min((s for s in spreads if s < 1.0), key=spreads.__getitem__, default=1.0)
+    if best == 1.0:
+        return 1.0
+    least = spreads[best]
+    takes = least <= MIN_IMPROVEMENT * full and (least <= MAX_SPREAD or least <= CLEAR_IMPROVEMENT * full)
+    return best if takes else 1.0
+
+
+class KernelGuard:
+    """Chooses, per frame, the kernel scale a linear method restores with (see the module).
+
+    Parameters
+    ----------
+    method : LinearFilter
+        The method of the full kernel, with ``nsr = "auto"`` and a noise read from its spectrum.
+    kernel : numpy.ndarray
+        Its (normalised) kernel.
+    padded_shape : tuple of int
+        The transform's shape.
+    build : callable
+        ``build(scale)`` returns the same method for the kernel shrunk by ``scale`` (built
+        once per scale, the first time a frame needs it).
+    """
+
+    def __init__(self, method, kernel: np.ndarray, padded_shape: tuple[int, int], build: Callable):
+        samples = method.noise.samples
+        self.method = method
+        self.flat_index = samples.flat_index
+        self.weight = samples.weight
+        self.log_regulariser = np.log(method.regulariser_power.ravel()[samples.flat_index].astype(np.float64))
+        self.bin_index = metric_bin_index(kernel, padded_shape, samples.flat_index)
+        self.full = self._model(method)
+        self._build = build
+        self._alternatives: LockedLRU[tuple] = LockedLRU(len(SCALES))
+
+    def _model(self, method) -> KernelModel:
+        otf = method.otf.ravel()[self.flat_index]
+        return kernel_model(self.bin_index, self.weight, self.log_regulariser,
+                            otf.real.astype(np.float64) ** 2 + otf.imag.astype(np.float64) ** 2)
+
+    def _alternative(self, scale: float) -> tuple:
+        def build():
+            method = self._build(scale)
+            return method, self._model(method)
+
+        return self._alternatives.get(scale, build)
+
+    def choose(self, spectrum: np.ndarray, noise: NoiseModel) -> tuple[object, float]:
+        """``(method, scale)`` for a frame of this ``spectrum`` whose noise under the full kernel
+        is ``noise``: the full kernel's method and 1.0 unless it over-reaches."""
+        spreads = {1.0: self._spread(spectrum, self.full, noise)}
+        if spreads[1.0] <= MAX_SPREAD:
+            return self.method, 1.0
+        methods = {1.0: self.method}
+        for scale in SCALES:
+            method, model = self._alternative(scale)
+            if method.noise.needs_spatial_noise:  # shrunk too far to read its noise: not tried
+                continue
+            methods[scale] = method
+            spreads[scale] = self._spread(spectrum, model, method.noise.noise_for(None, spectrum))
+        scale = choose_scale(spreads)
+        return methods[scale], scale
+
+    def _spread(self, spectrum: np.ndarray, model: KernelModel, noise: NoiseModel) -> float:
+        values = spectrum.ravel()[self.flat_index]
+        periodogram = (values.real.astype(np.float64) ** 2 + values.imag.astype(np.float64) ** 2) / \
+            self.method.noise.samples.pixel_count
+        return fit_spread(periodogram, self.weight, self.log_regulariser, model, noise)
