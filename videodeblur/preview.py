@@ -148,11 +148,9 @@ class Previewer:
 
     def describe_psf(self, row: TrackRow) -> str:
         """The kernel a frame is restored with, the method, where (light) and how much (strength),
-        e.g. "defocus radius 3 px, wiener, linear light (bt709, limited range)"."""
-        settings = self.config.deconvolution
-        found = " (estimated)" if row.estimate is not None else ""
-        strength = f", strength {settings.strength:g}" if settings.strength != 1.0 else ""
-        return f"{row.spec.describe()}{found}, {settings.method}{strength}, {self.restorer.light.description}"
+        e.g. "defocus radius 3 px, wiener, linear light (bt709, limited range)"; see
+        :func:`describe_restoration`."""
+        return describe_restoration(self.config, row.spec, self.restorer, row.index, row.estimate is not None)
 
     def render(self, index: int, mode: str = "split", crop: tuple[int, int, int, int] | None = None, *,
                label: bool = True, upright: bool = False) -> np.ndarray:
@@ -232,6 +230,19 @@ def _wrap(text: str, scale: float, thickness: int, width_px: int) -> list[str]:
 def _keep_commas(chunk: str) -> list[str]:
     parts = chunk.split(", ")
     return [part + ("," if n < len(parts) - 1 else "") for n, part in enumerate(parts)]
+
+
+def describe_restoration(config, spec, restorer: FrameRestorer, frame_index: int, estimated: bool = False) -> str:
+    """What frame ``frame_index`` was restored with, as a label says it: the kernel, the
+    method, a fixed regularisation, the strength, where (light), and the guard's kernel scale
+    where it held the frame back (after ``restorer`` restored it)."""
+    settings = config.deconvolution
+    found = " (estimated)" if estimated else ""
+    nsr = "" if settings.nsr == "auto" else f", nsr {settings.nsr:g}"
+    strength = f", strength {settings.strength:g}" if settings.strength != 1.0 else ""
+    scale = restorer.held_scale(frame_index)
+    held = f", held back to {scale:g} x the kernel (the frame shows less blur)" if scale < 1.0 else ""
+    return f"{spec.describe()}{found}, {settings.method}{nsr}{strength}, {restorer.light.description}{held}"
 
 
 def _label(image: np.ndarray, text: str) -> np.ndarray:

@@ -324,6 +324,10 @@ class DeconvolutionSection(BaseModel):
         Where the blur is undone: ``"linear"`` light (where a lens blurs; needs a known transfer
         curve), the ``"encoded"`` values as they are, or ``"auto"`` (default): linear light when
         the stream's transfer tag is a known curve, an untagged stream taken as BT.709.
+    guard : bool
+        Hold back a frame whose own spectrum shows that the given kernel is larger than its
+        blur: it is restored with a smaller copy of the kernel instead (Wiener and Tikhonov
+        with ``nsr = "auto"``). Default true; the run's summary says how many frames were held.
     """
 
     model_config = _FROZEN
@@ -335,6 +339,7 @@ class DeconvolutionSection(BaseModel):
     strength: Annotated[float, m.real("must be a number from 0 (the input) to 1 (the full restoration)",
                                       lambda x: 0.0 <= x <= 1.0, optional=False)] = 1.0
     light: Annotated[str, m.choice(LIGHT)] = "auto"
+    guard: Annotated[bool, PlainValidator(m.validate_bool)] = True
 
 
 _PRESET = m.choice(registry.presets)

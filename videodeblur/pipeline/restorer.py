@@ -20,6 +20,8 @@ from videodeblur.restoration.coding import LinearLight, integer_plane
 
 #: Kernels whose deconvolvers a FrameRestorer keeps (estimated and keyframed blurs change).
 DECONVOLVER_CACHE_SIZE = 4
+#: Frames whose held-back kernel scale a FrameRestorer remembers (for a preview's label).
+HELD_SCALES_KEPT = 64
 
 
 class FrameRestorer:
@@ -28,7 +30,7 @@ class FrameRestorer:
     Parameters
     ----------
     config : Config
-        Uses ``psf``, ``deconvolution.method/nsr/edgetaper/planes/strength/light``.
+        Uses ``psf``, ``deconvolution.method/nsr/edgetaper/planes/strength/light/guard``.
     info : VideoInfo
         Frame size, pixel format, bit depth and colour tags of the stream.
 
@@ -64,6 +66,10 @@ class FrameRestorer:
         self._deconvolvers: LockedLRU[dict[int, FrameDeconvolver]] = LockedLRU(DECONVOLVER_CACHE_SIZE)
         #: Point lights taken back to points, over every frame restored (any thread).
         self.point_lights = 0
+        #: Frames the guard held back to a smaller kernel (their light plane), and the scale of
+        #: the most recent ones by frame index (:mod:`videodeblur.restoration.guard`).
+        self.held_back = 0
+        self._held_scales: dict[int, float] = {}
         self._count_lock = threading.Lock()
         # (the codings above come first: the schedule estimates in the same light)
         # The schedule decides which kind of kernel this config has (and refuses, here and
@@ -91,17 +97,30 @@ class FrameRestorer:
             plane_kernel = kernel_for_plane(kernel, columns / self.info.width, rows / self.info.height)
             deconvolvers[plane] = FrameDeconvolver(plane_kernel, (rows, columns), method=settings.method,
                                                    nsr=settings.nsr, edgetaper=settings.edgetaper,
-                                                   strength=settings.strength)
+                                                   strength=settings.strength, guard=settings.guard)
         return deconvolvers
 
-    def restore_plane(self, deconvolver: FrameDeconvolver, plane: np.ndarray, index: int = 0) -> np.ndarray:
+    def restore_plane(self, deconvolver: FrameDeconvolver, plane: np.ndarray, index: int = 0,
+                      frame_index: int | None = None) -> np.ndarray:
         """Restore plane ``index`` of a frame and return it in the same dtype, rounded and clipped."""
         restored = np.empty(plane.shape, dtype=plane.dtype)
         result = deconvolver.restore(plane, out=restored, coding=self._codings[index])
-        if result.point_lights:
+        held = index == 0 and result.regularisation.kernel_scale < 1.0
+        if result.point_lights or held:
             with self._count_lock:
                 self.point_lights += result.point_lights
+                if held:
+                    self.held_back += 1
+                    if frame_index is not None:
+                        self._held_scales[frame_index] = result.regularisation.kernel_scale
+                        while len(self._held_scales) > HELD_SCALES_KEPT:
+                            del self._held_scales[next(iter(self._held_scales))]
         return result.image
+
+    def held_scale(self, frame_index: int) -> float:
+        """The kernel scale the guard restored a recent frame's light plane with (1.0: not held)."""
+        with self._count_lock:
+            return self._held_scales.get(frame_index, 1.0)
 
     def restore(self, item: FrameItem, spec: KernelSpec | None = None) -> FrameItem:
         """A new FrameItem with the configured planes restored; timing fields unchanged.
@@ -116,5 +135,5 @@ class FrameRestorer:
             return item
         planes = list(item.planes)
         for plane_index, deconvolver in self.deconvolvers_for(spec).items():
-            planes[plane_index] = self.restore_plane(deconvolver, planes[plane_index], plane_index)
+            planes[plane_index] = self.restore_plane(deconvolver, planes[plane_index], plane_index, item.index)
         return replace(item, planes=planes)

@@ -109,6 +109,7 @@ class SegmentRecord:
     light: str = ""
     note: str = ""
     error: str = ""
+    held_back: int = 0
 
     @property
     def segment(self) -> Segment:
@@ -286,7 +287,8 @@ def _render(job: SegmentJob, temporary: Path, threads: int, started: float) -> S
         raise ProcessingError(f"{segment.describe()}: {sink.frames} of {segment.frames} frames decoded")
     light = restorer.light
     return SegmentRecord(segment.first, segment.last, sink.frames, temporary.stat().st_size,
-                         time.perf_counter() - started, restorer.point_lights, light.description, light.note or "")
+                         time.perf_counter() - started, restorer.point_lights, light.description, light.note or "",
+                         held_back=restorer.held_back)
 
 
 # -- joining -----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from videodeblur.io.paths import atomic_output
 from videodeblur.io.planes import plane_shapes
 from videodeblur.pipeline.restorer import FrameRestorer
 from videodeblur.pipeline.runtime import single_threaded_blas
-from videodeblur.preview import Previewer, compose
+from videodeblur.preview import Previewer, compose, describe_restoration
 
 #: What the page can show as its main image (the original comes on its own, for the split).
 VIEWS = ("original", "restored", "diff")
@@ -98,6 +98,8 @@ def controls() -> list[dict]:
          "description": "how much of the restoration is applied: 0 the input, 1 all of it"},
         {"key": "deconvolution.edgetaper", "type": "toggle", "default": True,
          "description": "taper the borders so that no ripples start at the frame's edges"},
+        {"key": "deconvolution.guard", "type": "toggle", "default": True,
+         "description": "restore a frame with a smaller kernel where it shows less blur than the kernel given"},
         {"key": "deconvolution.light", "type": "choice", "choices": list(LIGHT),
          "description": "where the blur is undone: linear light, the encoded values, or auto from the tags"},
         {"key": "deconvolution.planes", "type": "choice", "choices": list(PLANES),
@@ -116,7 +118,8 @@ def control_values(config: Config) -> dict[str, object]:
     settings = config.deconvolution
     values.update({"deconvolution.method": settings.method, "deconvolution.nsr": settings.nsr,
                    "deconvolution.strength": settings.strength, "deconvolution.edgetaper": settings.edgetaper,
-                   "deconvolution.light": settings.light, "deconvolution.planes": settings.planes})
+                   "deconvolution.guard": settings.guard, "deconvolution.light": settings.light,
+                   "deconvolution.planes": settings.planes})
     return values
 
 
@@ -252,7 +255,7 @@ class TuneSession:
         restorer = self._restorer(config, info)
         with single_threaded_blas():  # as in a run: the same rounding
             restored = restorer.restore(item, spec)
-        label = describe(config, spec, restorer)
+        label = describe_restoration(config, spec, restorer, item.index)
         return item, restored, label, info
 
     def _cropped(self, item: FrameItem, crop) -> tuple[FrameItem, object]:
@@ -358,14 +361,6 @@ def _first_parameter(kind: str | None) -> str | None:
 
 def _float(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
-
-
-def describe(config: Config, spec, restorer: FrameRestorer) -> str:
-    """What the frame is restored with, as the preview's label says it."""
-    settings = config.deconvolution
-    strength = f", strength {settings.strength:g}" if settings.strength != 1.0 else ""
-    nsr = "" if settings.nsr == "auto" else f", nsr {settings.nsr:g}"
-    return f"{spec.describe()}, {settings.method}{nsr}{strength}, {restorer.light.description}"
 
 
 def encode(rgb: np.ndarray, image_format: str, label: str) -> Image:

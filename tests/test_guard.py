@@ -1,0 +1,117 @@
+"""The guard against a kernel guessed too large (videodeblur.restoration.guard)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imaging import blurred_frames, luma_psnr, moving_window, write_luma_clip
+from videodeblur import deconvolve, psf
+from videodeblur.cli import main as cli_main
+from videodeblur.config import load_config
+from videodeblur.core import psf as psf_models
+from videodeblur.core.colour import linearisation
+from videodeblur.errors import InvalidParameterError
+from videodeblur.restoration import FrameDeconvolver
+from videodeblur.restoration.coding import LinearLight
+from videodeblur.restoration.guard import CLEAR_IMPROVEMENT, MAX_SPREAD, choose_scale
+
+LINEAR = LinearLight(linearisation("bt709", 8, True))
+
+
+def second_moments(kernel):
+    y, x = np.mgrid[: kernel.shape[0], : kernel.shape[1]].astype(float)
+    k = kernel / kernel.sum()
+    cy, cx = (k * y).sum(), (k * x).sum()
+    return np.array([[(k * (y - cy) ** 2).sum(), (k * (y - cy) * (x - cx)).sum()],
+                     [(k * (y - cy) * (x - cx)).sum(), (k * (x - cx) ** 2).sum()]]), (cy, cx)
+
+
+@pytest.mark.parametrize("kernel, smaller", [(psf.disk(4.5), psf.disk(3.0)), (psf.gaussian(3.0), psf.gaussian(2.0)),
+                                             (psf.motion(18, 30), psf.motion(12, 30))])
+def test_a_shrunk_kernel_is_the_smaller_kernel(kernel, smaller):
+    shrunk = psf_models.shrunk(kernel, 2 / 3)
+    assert shrunk.shape[0] % 2 == 1 and shrunk.shape[1] % 2 == 1
+    assert shrunk.sum() == pytest.approx(1.0, abs=1e-5) and shrunk.min() >= 0
+    moments, centre = second_moments(shrunk)
+    expected, _ = second_moments(smaller)
+    # Bilinear resampling widens a kernel by about 1/6 px^2 per axis: within half a px^2.
+    np.testing.assert_allclose(moments, expected, atol=0.5)
+    assert centre == pytest.approx((shrunk.shape[0] // 2, shrunk.shape[1] // 2), abs=0.05)
+    np.testing.assert_array_equal(psf_models.shrunk(kernel, 1.0), psf.normalise(kernel))
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.5, 1.5])
+def test_a_kernel_is_only_shrunk(scale):
+    with pytest.raises(InvalidParameterError, match="scale"):
+        psf_models.shrunk(psf.disk(3.0), scale)
+
+
+def test_the_rule_takes_a_smaller_kernel_only_where_it_clearly_explains_the_frame():
+    assert choose_scale({1.0: MAX_SPREAD, 0.65: 0.0}) == 1.0  # the kernel explains the frame
+    assert choose_scale({1.0: 1.0, 0.85: 0.4, 0.65: 0.1, 0.45: 0.2}) == 0.65  # the best, not the first
+    assert choose_scale({1.0: 1.0, 0.85: 0.45}) == 1.0  # halved, but neither good nor clearly better
+    assert choose_scale({1.0: 1.0, 0.85: CLEAR_IMPROVEMENT * 0.99}) == 0.85  # a texture no law fits
+    assert choose_scale({1.0: 1.0, 0.85: 0.9, 0.65: 0.8}) == 1.0  # too small a kernel: nothing helps
+    assert choose_scale({1.0: 1.0}) == 1.0
+
+
+@pytest.fixture(scope="module")
+def gaussian_two(camera):
+    """A clean textured frame blurred in linear light by a Gaussian of sigma 2."""
+    sharp = moving_window(camera[60:, 40:], 1, 256, 224, noise_levels=0.3)
+    return sharp[0], blurred_frames(sharp, psf.gaussian(2.0))[0]
+
+
+def restore(blurred, kernel, guard=True):
+    out = np.empty_like(blurred)
+    result = FrameDeconvolver(kernel, blurred.shape, guard=guard).restore(blurred, out=out, coding=LINEAR)
+    return out, result.regularisation.kernel_scale
+
+
+def test_a_kernel_half_again_too_large_is_held_back_and_still_gains(gaussian_two):
+    sharp, blurred = gaussian_two
+    before = luma_psnr(blurred, sharp, 16)
+    unguarded, scale = restore(blurred, psf.gaussian(3.0), guard=False)
+    assert scale == 1.0 and luma_psnr(unguarded, sharp, 16) < before - 3.0  # worm-like ripples
+    guarded, scale = restore(blurred, psf.gaussian(3.0))
+    assert 0.55 <= scale <= 0.75  # the true blur is 2/3 of the guess
+    assert luma_psnr(guarded, sharp, 16) > before + 1.0
+
+
+@pytest.mark.parametrize("sigma", [2.0, 1.5])
+def test_the_right_kernel_and_one_too_small_are_not_touched(gaussian_two, sigma):
+    sharp, blurred = gaussian_two
+    guarded, scale = restore(blurred, psf.gaussian(sigma))
+    assert scale == 1.0
+    np.testing.assert_array_equal(guarded, restore(blurred, psf.gaussian(sigma), guard=False)[0])
+    assert luma_psnr(guarded, sharp, 16) > luma_psnr(blurred, sharp, 16) + 0.5
+
+
+def test_the_python_api_guards_by_default(gaussian_two):
+    sharp, blurred = gaussian_two
+    image = blurred.astype(np.float32) / 255.0
+    guarded = deconvolve(image, psf.gaussian(3.0))
+    unguarded = deconvolve(image, psf.gaussian(3.0), guard=False)
+    truth = sharp.astype(np.float32) / 255.0
+    error = lambda x: float(np.mean((x[16:-16, 16:-16] - truth[16:-16, 16:-16]) ** 2))  # noqa: E731
+    assert error(guarded) < 0.5 * error(unguarded)
+
+
+def test_a_run_and_the_preview_say_when_the_guard_held_frames_back(gaussian_two, tmp_path, capsys):
+    _, blurred = gaussian_two
+    clip = tmp_path / "soft.mkv"
+    write_luma_clip(clip, [blurred] * 3)
+    settings = ["--set", "psf.kind=gaussian", "--set", "psf.sigma=3", "--set", "output.codec=ffv1", "-q"]
+    assert cli_main(["run", str(clip), "-o", str(tmp_path / "a.mkv"), *settings]) == 0
+    assert "3 held back to a smaller kernel" in capsys.readouterr().err
+    assert cli_main(["run", str(clip), "-o", str(tmp_path / "b.mkv"), *settings,
+                     "--set", "deconvolution.guard=false"]) == 0
+    assert "held back" not in capsys.readouterr().err
+    from videodeblur.preview import Previewer
+
+    with Previewer(clip, load_config(None, ["psf.kind=gaussian", "psf.sigma=3"])) as previewer:
+        label = previewer.describe_psf(previewer.frame_and_row(1)[1])
+    assert "held back to 0.65 x the kernel" in label or "held back to 0.75 x the kernel" in label
+    with Previewer(clip, load_config(None, ["psf.kind=gaussian", "psf.sigma=2"])) as previewer:
+        assert "held back" not in previewer.describe_psf(previewer.frame_and_row(1)[1])
