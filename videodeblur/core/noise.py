@@ -146,12 +146,17 @@ def _non_dc_index(regulariser_power: np.ndarray) -> np.ndarray:
     return np.flatnonzero(regulariser_power.ravel() > 0)
 
 
+def power_at(spectrum: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``|spectrum|^2`` (float64) at the flat indices ``index`` of a half spectrum (an OTF or a
+    frame's transform) only: the full arrays are a million bins at 1080p."""
+    values = spectrum.ravel()[index]
+    return values.real.astype(np.float64) ** 2 + values.imag.astype(np.float64) ** 2
+
+
 def _at(otf: np.ndarray, regulariser_power: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """|H|^2 and |P|^2 (float64) at the flat indices ``index`` only: the full arrays are a
-    million bins at 1080p, and the pipeline builds samples whenever an estimated blur changes."""
-    otf_at = otf.ravel()[index]
-    otf_power = otf_at.real.astype(np.float64) ** 2 + otf_at.imag.astype(np.float64) ** 2
-    return otf_power, regulariser_power.ravel()[index].astype(np.float64)
+    """|H|^2 and |P|^2 (float64) at the flat indices ``index`` only (the pipeline builds samples
+    whenever an estimated blur changes)."""
+    return power_at(otf, index), regulariser_power.ravel()[index].astype(np.float64)
 
 
 def _mirror_weight(flat_index: np.ndarray, columns: int) -> np.ndarray:
@@ -256,8 +261,7 @@ def fit_noise_model(spectrum: np.ndarray, samples: SpectrumSamples) -> NoiseMode
     """
     if samples.erased_index.size == 0:
         return None
-    values = spectrum.ravel()[samples.erased_index]
-    periodogram = (values.real.astype(np.float64) ** 2 + values.imag.astype(np.float64) ** 2) / samples.pixel_count
+    periodogram = power_at(spectrum, samples.erased_index) / samples.pixel_count
     # The members are ordered by bin: each bin's median by a partial sort of its own run
     # (a tenth of the time of sorting all of them by bin and power).
     bounds = samples.noise_bin_bounds
@@ -305,8 +309,7 @@ def fit_power_law(spectrum: np.ndarray, samples: SpectrumSamples, noise,
     (float, float)
         ``(A, alpha)``. ``A`` is NaN when no bin had signal above the noise.
     """
-    values = spectrum.ravel()[samples.flat_index]
-    periodogram = (values.real.astype(np.float64) ** 2 + values.imag.astype(np.float64) ** 2) / samples.pixel_count
+    periodogram = power_at(spectrum, samples.flat_index) / samples.pixel_count
     if not isinstance(noise, NoiseModel):
         noise = NoiseModel(float(noise) ** 2)
     noise_power = noise.at(samples.bin_log_regulariser)  # per bin

@@ -122,7 +122,7 @@ class FrameDeconvolver:
                 otf = psf2otf(psf_models.shrunk(self.kernel, scale), self.padded_shape)
                 return implementation(otf, self.padded_shape, nsr, self.strength)
 
-            self.method.guard = KernelGuard(self.method, self.kernel, self.padded_shape, shrunk_method)
+            self.method.guard = KernelGuard(self.method, self.kernel, shrunk_method)
         self._spreads: LockedLRU[np.ndarray] = LockedLRU(8)
 
     def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0,

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from videodeblur.cache import LockedLRU
-from videodeblur.core.noise import SIGNAL_MARGIN, NoiseModel
+from videodeblur.core.noise import SIGNAL_MARGIN, NoiseModel, power_at
 
 #: Smaller copies of the kernel tried when it does not explain a frame.
 SCALES = (0.85, 0.75, 0.65, 0.55, 0.45)
@@ -144,28 +144,25 @@ class KernelGuard:
         The method of the full kernel, with ``nsr = "auto"`` and a noise read from its spectrum.
     kernel : numpy.ndarray
         Its (normalised) kernel.
-    padded_shape : tuple of int
-        The transform's shape.
     build : callable
         ``build(scale)`` returns the same method for the kernel shrunk by ``scale`` (built
         once per scale, the first time a frame needs it).
     """
 
-    def __init__(self, method, kernel: np.ndarray, padded_shape: tuple[int, int], build: Callable):
+    def __init__(self, method, kernel: np.ndarray, build: Callable):
         samples = method.noise.samples
         self.method = method
         self.flat_index = samples.flat_index
         self.weight = samples.weight
+        self.pixel_count = samples.pixel_count
         self.log_regulariser = np.log(method.regulariser_power.ravel()[samples.flat_index].astype(np.float64))
-        self.bin_index = metric_bin_index(kernel, padded_shape, samples.flat_index)
+        self.bin_index = metric_bin_index(kernel, method.padded_shape, samples.flat_index)
         self.full = self._model(method)
         self._build = build
         self._alternatives: LockedLRU[tuple] = LockedLRU(len(SCALES))
 
     def _model(self, method) -> KernelModel:
-        otf = method.otf.ravel()[self.flat_index]
-        return kernel_model(self.bin_index, self.weight, self.log_regulariser,
-                            otf.real.astype(np.float64) ** 2 + otf.imag.astype(np.float64) ** 2)
+        return kernel_model(self.bin_index, self.weight, self.log_regulariser, power_at(method.otf, self.flat_index))
 
     def _alternative(self, scale: float) -> tuple:
         def build():
@@ -177,7 +174,9 @@ class KernelGuard:
     def choose(self, spectrum: np.ndarray, noise: NoiseModel) -> tuple[object, float]:
         """``(method, scale)`` for a frame of this ``spectrum`` whose noise under the full kernel
         is ``noise``: the full kernel's method and 1.0 unless it over-reaches."""
-        spreads = {1.0: self._spread(spectrum, self.full, noise)}
+        # The frame's power at the samples, read once for every kernel tried.
+        periodogram = power_at(spectrum, self.flat_index) / self.pixel_count
+        spreads = {1.0: fit_spread(periodogram, self.weight, self.log_regulariser, self.full, noise)}
         if spreads[1.0] <= MAX_SPREAD:
             return self.method, 1.0
         methods = {1.0: self.method}
@@ -186,12 +185,7 @@ class KernelGuard:
             if method.noise.needs_spatial_noise:  # shrunk too far to read its noise: not tried
                 continue
             methods[scale] = method
-            spreads[scale] = self._spread(spectrum, model, method.noise.noise_for(None, spectrum))
+            spreads[scale] = fit_spread(periodogram, self.weight, self.log_regulariser, model,
+                                        method.noise.noise_for(None, spectrum))
         scale = choose_scale(spreads)
         return methods[scale], scale
-
-    def _spread(self, spectrum: np.ndarray, model: KernelModel, noise: NoiseModel) -> float:
-        values = spectrum.ravel()[self.flat_index]
-        periodogram = (values.real.astype(np.float64) ** 2 + values.imag.astype(np.float64) ** 2) / \
-            self.method.noise.samples.pixel_count
-        return fit_spread(periodogram, self.weight, self.log_regulariser, model, noise)
