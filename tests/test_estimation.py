@@ -505,3 +505,22 @@ def test_tiles_follow_the_texture_past_a_flat_part_of_the_frame(camera):
     frame[:, -blurred.shape[1]:] = blurred  # two thirds a flat white board, then the picture
     fit = estimation.estimate_blur(estimation.blur_spectrum(frame), "motion").fit("motion")
     assert abs(fit.length_px - 13.0) <= 1.0 and abs((fit.angle_deg - 30.0 + 90) % 180 - 90) <= 2.0
+
+
+@pytest.mark.parametrize("bit_depth", [8, 10])
+def test_light_table_gives_the_spectrum_of_the_linearised_frame(camera, bit_depth):
+    # The pipeline passes the codes and their table; only the tiles (and the texture sample)
+    # are looked up, and the result is the spectrum of the whole frame linearised first.
+    from videodeblur.core import colour
+
+    table = colour.linearisation("bt709", bit_depth, True).decode_table
+    largest = 2**bit_depth - 1
+    blurred = blur_noisy(np.pad(camera, ((0, 200), (0, 300)), mode="reflect"), psf.disk(3.0))
+    codes = np.round(blurred * largest).astype(np.uint8 if bit_depth == 8 else np.uint16)
+    # A column of codes beyond the table (10-bit values above 1023 in a 16-bit plane) is clipped.
+    if bit_depth > 8:
+        codes[:, :40] = 1100
+    whole = blur_spectrum(np.take(table, codes, mode="clip"), linear_light=True)
+    looked_up = blur_spectrum(codes, light_table=table)
+    assert looked_up.linear_light and looked_up.tiles == whole.tiles > 1
+    np.testing.assert_array_equal(looked_up.power, whole.power)

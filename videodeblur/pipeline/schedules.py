@@ -149,8 +149,7 @@ def analyse_frame(luma: np.ndarray, max_value: float, family: str, light_table: 
         Linear light of each code: the blur is estimated where it happened, in linear light
         (None: on the codes).
     """
-    values = luma if light_table is None else np.take(light_table, luma, mode="clip")
-    spectrum = estimation.blur_spectrum(values, transforms=tile_transform, linear_light=light_table is not None)
+    spectrum = estimation.blur_spectrum(luma, transforms=tile_transform, light_table=light_table)
     return FrameAnalysis(smoothing.frame_signature(luma, max_value), estimation.estimate_blur(spectrum, family))
 
 

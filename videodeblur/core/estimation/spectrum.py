@@ -11,6 +11,7 @@ import functools
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from videodeblur.errors import InvalidParameterError
@@ -72,7 +73,8 @@ def tile_side(most_px: int) -> int:
 
 
 def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX_TILES,
-                  transforms=None, linear_light: bool = False) -> BlurSpectrum:
+                  transforms=None, linear_light: bool = False,
+                  light_table: np.ndarray | None = None) -> BlurSpectrum:
     """Average power spectrum of Hann-windowed tiles of a luma plane (Welch's method).
 
     Parameters
@@ -91,6 +93,10 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
         (planned FFTW with reused buffers); None: NumPy buffers and ``scipy.fft``.
     linear_light : bool
         ``luma`` is linear light (see :attr:`BlurSpectrum.linear_light`).
+    light_table : numpy.ndarray or None
+        For an integer ``luma`` of codes: the linear light of each code. The spectrum is then
+        that of the frame in linear light (``linear_light`` is implied), and only the pixels it
+        reads are looked up: a 1080p frame's tiles cover half of it.
 
     Returns
     -------
@@ -110,12 +116,16 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     fit_columns = math.ceil((columns - tile_px) / (tile_px // 4)) + 1
     grid_rows = max(1, min(fit_rows, int(math.sqrt(max_tiles * rows / columns))))
     grid_columns = max(1, min(fit_columns, max_tiles // grid_rows))
-    places = _textured_places(luma, tile_px, grid_rows, grid_columns)
+    places = _textured_places(luma, tile_px, grid_rows, grid_columns, light_table)
     count = len(places)
     transform = transforms(count, tile_px) if transforms is not None else None
     tiles = transform.tiles() if transform is not None else np.empty((count, tile_px, tile_px), dtype=np.float32)
     for n, (top, left) in enumerate(places):
-        tiles[n] = luma[top : top + tile_px, left : left + tile_px]
+        window = luma[top : top + tile_px, left : left + tile_px]
+        if light_table is None:
+            tiles[n] = window
+        else:
+            _look_up(light_table, window, tiles[n])
     tiles -= tiles.mean(axis=(1, 2), keepdims=True)
     tiles *= _hann_2d(tile_px)
     if transform is not None:
@@ -131,7 +141,15 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     interleaved = spectra.view(spectra.real.dtype)
     squares = np.einsum("ijk,ijk->jk", interleaved, interleaved)
     power = (squares[:, 0::2] + squares[:, 1::2]).astype(np.float64) / len(tiles)
-    return BlurSpectrum(power, tile_px, len(tiles), linear_light)
+    return BlurSpectrum(power, tile_px, len(tiles), linear_light or light_table is not None)
+
+
+def _look_up(table: np.ndarray, codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``table[codes]`` (float32), codes beyond the table clipped to its ends; OpenCV's lookup
+    for 8-bit codes."""
+    if codes.dtype == np.uint8 and table.size == 256 and table.dtype == np.float32:
+        return cv2.LUT(codes, table, dst=out)
+    return np.take(table.astype(np.float32, copy=False), codes, out=out, mode="clip")
 
 
 #: A tile with less than this share of the most textured tile's texture is left out (a flat
@@ -139,7 +157,7 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
 MIN_TEXTURE_SHARE = 0.1
 
 
-def _textured_places(luma, tile_px, grid_rows, grid_columns) -> list[tuple[int, int]]:
+def _textured_places(luma, tile_px, grid_rows, grid_columns, light_table=None) -> list[tuple[int, int]]:
     """Where the tiles go: the evenly spread grid, less the tiles that show almost nothing.
 
     Texture is the tile's mean squared gradient (on every 4th pixel: the choice needs no more).
@@ -153,7 +171,8 @@ def _textured_places(luma, tile_px, grid_rows, grid_columns) -> list[tuple[int, 
     if len(places) == 1:
         return places
     step = 4
-    small = np.asarray(luma[::step, ::step], dtype=np.float32)
+    small = luma[::step, ::step]
+    small = np.asarray(small, dtype=np.float32) if light_table is None else _look_up(light_table, small)
     energy = np.zeros_like(small)
     energy[:, 1:] += np.square(np.diff(small, axis=1))
     energy[1:, :] += np.square(np.diff(small, axis=0))
