@@ -112,7 +112,8 @@ class LinearLight(Coding):
             cv2.sqrt(restored, dst=restored)
             cv2.sqrt(restored, dst=restored)
         # Truncated to integers; the table lookup clips indexes below 0 and beyond its end.
-        index = scratch(restored.shape, np.int32, "table index")
+        # np.take converts any other index type to intp first, a second pass over the frame.
+        index = scratch(restored.shape, np.intp, "table index")
         np.copyto(index, restored, casting="unsafe")
         return np.take(self.linearisation.encode_table, index, out=out, mode="clip")
 
