@@ -270,3 +270,76 @@ def test_the_restorer_estimates_in_the_light_it_restores_in(lens_blur):
     assert analysis.estimate.kind == "defocus"
     assert abs(analysis.estimate.fit("defocus").radius_px - 3.0) < 0.3
     assert KernelSpec.of("defocus", radius=3.0).describe() == "defocus radius 3 px"
+
+
+# ----------------------------------------------------------------------------- weighting in the dark
+
+
+def test_the_weight_grows_as_the_frame_darkens():
+    from videodeblur.core.colour import TRANSFERS
+    from videodeblur.restoration.coding import LIGHT_WEIGHT_RANGE, light_weighting
+
+    assert light_weighting(0.5) == pytest.approx((2.0, 0.5))
+    assert light_weighting(0.05)[0] == pytest.approx(20.0)
+    assert light_weighting(0.9)[0] == pytest.approx(1 / 0.9)
+    assert light_weighting(1.3)[0] == LIGHT_WEIGHT_RANGE[0]  # above white on average: never below 1
+    assert light_weighting(0.0)[0] == light_weighting(1e-6)[0] == LIGHT_WEIGHT_RANGE[1]  # a black frame
+    # Relative to the curve's reference white: a PQ frame at 203 cd/m^2 is "white".
+    assert light_weighting(0.0203, TRANSFERS["pq"].reference_white)[0] == pytest.approx(1.0)
+    assert TRANSFERS["hlg"].decode(np.array(0.75)) == pytest.approx(TRANSFERS["hlg"].reference_white)
+
+
+@pytest.mark.parametrize("bit_depth", [8, 10])
+def test_a_coding_weights_a_plane_by_its_own_mean_light(bit_depth):
+    table = linearisation("bt709", bit_depth, True)
+    coding = LinearLight(table)
+    rng = np.random.default_rng(3)
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    top = 2 ** bit_depth - 1
+    dark = rng.integers(16 << (bit_depth - 8), 60 << (bit_depth - 8), (90, 120)).astype(dtype)
+    bright = np.full((90, 120), 200 << (bit_depth - 8), dtype)
+    mean_dark = float(np.mean(table.decode_table[dark[::4, ::4]]))
+    assert coding.regularisation_weighting(dark)[0] == pytest.approx(1.0 / mean_dark, rel=1e-5)
+    assert coding.regularisation_weighting(dark)[0] > 10 * coding.regularisation_weighting(bright)[0]
+    assert integer_plane(float(top)).regularisation_weighting(dark) == (1.0, 0.0)
+
+
+def night_streaks(seed=0):
+    """Rocket at night (scikit-image's photograph of a launch pad at dusk, at 0.7 of its light,
+    a star in every 10,000 pixels at 3-12 x white), a 23 px motion blur at 130 degrees in linear
+    light with shot and read noise, as 8-bit limited-range BT.709 codes; and the sharp codes."""
+    from scipy.signal import fftconvolve
+    from skimage import color, data
+
+    rng = np.random.default_rng(seed)
+    kernel = psf.motion(23.0, 130.0)
+    coded = color.rgb2gray(data.rocket())
+    light = np.where(coded < 0.081, coded / 4.5, ((coded + 0.099) / 1.099) ** (1 / 0.45)) * 0.7
+    stars = rng.random(light.shape) < 1 / 10000
+    light[stars] = rng.uniform(3.0, 12.0, stars.sum())
+    pad = kernel.shape[0]
+    blurred = fftconvolve(np.pad(light, pad, mode="reflect"), kernel, mode="same")[pad:-pad, pad:-pad]
+    noisy = blurred + rng.normal(size=blurred.shape) * np.sqrt(0.003**2 + 0.0003 * np.clip(blurred, 0, 1))
+    codes = np.clip(np.rint(to_codes(np.clip(noisy, 0, 1))), 0, 255).astype(np.uint8)
+    return codes, np.clip(np.rint(to_codes(np.clip(light, 0, 1))), 0, 255).astype(np.uint8), kernel
+
+
+def test_a_dark_frame_is_not_filled_with_ripples():
+    # Fitted to the linear frame's spectrum, the regularisation of a dark frame is far too weak
+    # once coded (the curve is steepest near black): the night sky fills with ripples along the
+    # streak's zeros, well below the input. Weighted by the frame's light, it gains.
+    codes, reference, kernel = night_streaks()
+    deconvolver = FrameDeconvolver(kernel, codes.shape)
+    coding = LinearLight(linearisation("bt709", 8, True))
+
+    class FixedWeight(LinearLight):  # the weighting before it followed the frame's light
+        def regularisation_weighting(self, plane):
+            return (2.0, 0.5)
+
+    weighted, fixed = np.empty_like(codes), np.empty_like(codes)
+    chosen = deconvolver.restore(codes, out=weighted, coding=coding).regularisation
+    deconvolver.restore(codes, out=fixed, coding=FixedWeight(coding.linearisation))
+    before = luma_psnr(codes, reference, 24)
+    assert luma_psnr(weighted, reference, 24) > before + 0.5
+    assert luma_psnr(fixed, reference, 24) < luma_psnr(weighted, reference, 24) - 1.0
+    assert chosen.weight > 0

@@ -33,7 +33,7 @@ class PassThrough:
     def __init__(self, otf, padded_shape, nsr, strength):
         self.padded_shape = padded_shape
 
-    def restore(self, pair, frame_shape, coding):
+    def restore(self, pair, frame_shape, coding, weighting):
         rows, columns = frame_shape
         scaling = coding.scaling()
         frame = pair.frame[:rows, :columns]

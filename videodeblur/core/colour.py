@@ -125,6 +125,9 @@ class Transfer:
         table back to codes is indexed by the fourth root of linear light (see
         :class:`Linearisation`).
     high_dynamic_range : bool
+    reference_white : float
+        The linear light of the curve's reference white: 1.0 (nominal white) for standard
+        dynamic range; for PQ and HLG, BT.2408's graphics white (203 cd/m^2, 75 % HLG signal).
     """
 
     name: str
@@ -134,6 +137,7 @@ class Transfer:
     encode: Callable[[np.ndarray], np.ndarray]
     steep_black: bool = False
     high_dynamic_range: bool = False
+    reference_white: float = 1.0
 
 
 def _transfer(name, description, values, curves, **flags) -> Transfer:
@@ -154,8 +158,9 @@ TRANSFERS: dict[str, Transfer] = {t.name: t for t in (
     _transfer("linear", "linear light", (8,), (lambda c: np.asarray(c, dtype=np.float64),
                                                lambda c: np.asarray(c, dtype=np.float64))),
     _transfer("pq", "SMPTE ST 2084 (PQ), 10,000 cd/m^2 = 1", (16,), _pq(), steep_black=True,
-              high_dynamic_range=True),
-    _transfer("hlg", "ARIB STD-B67 (HLG, BT.2100)", (18,), _hlg(), steep_black=True, high_dynamic_range=True),
+              high_dynamic_range=True, reference_white=0.0203),
+    _transfer("hlg", "ARIB STD-B67 (HLG, BT.2100)", (18,), _hlg(), steep_black=True, high_dynamic_range=True,
+              reference_white=float(_hlg()[0](np.array(0.75)))),
 )}
 
 #: The curve assumed for an untagged stream: standard dynamic range video is BT.709.

@@ -21,8 +21,11 @@ class Coding:
 
     #: Restored in linear light (highlights above white are meaningful there).
     linear = False
-    #: (factor, exponent shift) applied to an automatic regularisation.
-    regularisation_weighting = (1.0, 0.0)
+
+    def regularisation_weighting(self, plane: np.ndarray) -> tuple[float, float]:
+        """(factor, exponent shift) applied to the automatic regularisation of ``plane``
+        (none here: the values' noise is the noise the regularisation is fitted to)."""
+        return (1.0, 0.0)
 
     def scaling(self) -> Scaling:
         """The scales the method folds into its filter."""
@@ -63,6 +66,31 @@ class Scaled(Coding):
         return out
 
 
+#: The mean light of a frame is read on every 4th pixel of every 4th row.
+WEIGHTING_STEP = 4
+#: Bounds of the factor :func:`light_weighting` applies.
+LIGHT_WEIGHT_RANGE = (1.0, 64.0)
+#: The exponent shift of linear light's regularisation (half a power of |P|^2).
+LIGHT_EXPONENT_SHIFT = 0.5
+
+
+def light_weighting(mean_light: float, reference_white: float = 1.0) -> tuple[float, float]:
+    """(factor, exponent shift) of an automatic regularisation fitted in linear light.
+
+    In linear light the noise is not uniform: dark areas hold little of the frame's power but,
+    once coded, as much of the picture, since the curve's slope (how much an error in light
+    moves the codes) is steepest near black. A regularisation fitted to the linear frame's
+    spectrum under-regularises them, and the darker the frame the more: a night sky restored
+    with it fills with ripples along the kernel's zeros. So the weight grows as the frame's mean
+    light (relative to ``reference_white``) falls, ``reference_white / mean_light``, within
+    :data:`LIGHT_WEIGHT_RANGE`, and the frequency law is half a power of |P|^2 steeper.
+    """
+    low, high = LIGHT_WEIGHT_RANGE
+    relative = mean_light / reference_white
+    factor = high if not relative > 0 else min(high, max(low, 1.0 / relative))
+    return (factor, LIGHT_EXPONENT_SHIFT)
+
+
 def integer_plane(max_value: float) -> Scaled:
     """The coding of an integer plane restored as coded values: scaled to [0, 1] and back,
     rounded and clipped to ``[0, max_value]``."""
@@ -85,11 +113,6 @@ class LinearLight(Coding):
     """
 
     linear = True
-    #: In linear light the noise is not uniform: dark areas hold little of the frame's power but,
-    #: once coded, as much of the picture; an automatic regularisation fitted to the linear
-    #: frame's spectrum under-regularises them. Twice the weight and a steeper frequency law
-    #: (half a power of |P|^2) restore the balance on the camera-realistic benchmark.
-    regularisation_weighting = (2.0, 0.5)
 
     def __init__(self, linearisation: Linearisation):
         self.linearisation = linearisation
@@ -98,6 +121,15 @@ class LinearLight(Coding):
 
     def scaling(self) -> Scaling:
         return Scaling(1.0, self._output_scale, 0.0)
+
+    def regularisation_weighting(self, plane):
+        return light_weighting(self._mean_light(plane), self.linearisation.transfer.reference_white)
+
+    def _mean_light(self, plane) -> float:
+        sample = plane[::WEIGHTING_STEP, ::WEIGHTING_STEP]
+        table = self.linearisation.decode_table
+        light = cv2.LUT(sample, table) if self._eight_bit else np.take(table, sample, mode="clip")
+        return float(np.mean(light, dtype=np.float64))
 
     def load(self, plane, target):
         if self._eight_bit:
@@ -127,10 +159,13 @@ class FloatLinearLight(Coding):
     clipped at 0, not clipped at white."""
 
     linear = True
-    regularisation_weighting = LinearLight.regularisation_weighting
 
     def __init__(self, transfer: Transfer):
         self.transfer = transfer
+
+    def regularisation_weighting(self, plane):
+        light = self.transfer.decode(plane[::WEIGHTING_STEP, ::WEIGHTING_STEP])
+        return light_weighting(float(np.mean(light)), self.transfer.reference_white)
 
     def load(self, plane, target):
         np.copyto(target, self.transfer.decode(plane), casting="unsafe")

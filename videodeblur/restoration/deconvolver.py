@@ -187,7 +187,8 @@ class FrameDeconvolver:
         taper_changes = [] if self.edgetaper and self.strength != 1.0 else None
         if self.edgetaper:
             edgetaper_inplace(buffer, self.taper_plan, taper_changes)
-        restored, regularisation = self.method.restore(pair, self.frame_shape, coding)
+        restored, regularisation = self.method.restore(pair, self.frame_shape, coding,
+                                                       coding.regularisation_weighting(frame))
         points = 0
         if coding.linear and self.strength > 0 and hasattr(self.method, "resolution"):
             scaling = coding.scaling()

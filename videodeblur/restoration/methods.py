@@ -72,12 +72,13 @@ class RestorationMethod(Protocol):
     ``strength``: 0 gives the input back, 1 the full restoration).
     """
 
-    def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int],
-                coding) -> tuple[np.ndarray, Regularisation]:
+    def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int], coding,
+                weighting: tuple[float, float] = (1.0, 0.0)) -> tuple[np.ndarray, Regularisation]:
         """Restore the tapered frame in ``pair.frame`` (loaded by ``coding``, whose
         :meth:`~videodeblur.restoration.coding.Coding.scaling` the method folds in); return a
         (rows, columns) view of the result (it may be ``pair``'s buffer) and the regularisation
-        chosen."""
+        chosen. ``weighting`` is the frame's
+        :meth:`~videodeblur.restoration.coding.Coding.regularisation_weighting`."""
 
 
 @functools.lru_cache(maxsize=4)
@@ -173,7 +174,7 @@ class LinearFilter:
         ``noise`` is the frame's noise model; None reads it from ``spectrum``, which needs a
         kernel that erases frequencies (not ``noise.needs_spatial_noise``). ``weighting``
         multiplies the automatic weight and adds to its exponent (the coding's
-        :attr:`~videodeblur.restoration.coding.Coding.regularisation_weighting`).
+        :meth:`~videodeblur.restoration.coding.Coding.regularisation_weighting`).
         """
         if self.noise is None:
             return Regularisation(float(self.nsr), self.fixed_exponent)
@@ -223,7 +224,8 @@ class LinearFilter:
         h2 = np.abs(otf.astype(np.complex128)) ** 2
         return h2 / np.maximum(h2 + nsr, 1e-30)
 
-    def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int], coding) -> tuple[np.ndarray, Regularisation]:
+    def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int], coding,
+                weighting: tuple[float, float] = (1.0, 0.0)) -> tuple[np.ndarray, Regularisation]:
         """See :class:`RestorationMethod`; the result is a view of ``pair``'s buffer."""
         rows, columns = frame_shape
         scaling = coding.scaling()
@@ -236,8 +238,7 @@ class LinearFilter:
         if self.guard is not None:
             noise = self.noise.noise_for(None, spectrum)
             method, kernel_scale = self.guard.choose(spectrum, noise)
-        regularisation = method.regularisation_for(spectrum, noise if method is self else None,
-                                                   coding.regularisation_weighting)
+        regularisation = method.regularisation_for(spectrum, noise if method is self else None, weighting)
         spectrum *= method.filter_for(regularisation.weight, regularisation.exponent,
                                       scaling.output_scale * scaling.input_scale)
         # The unnormalised inverse adds the DC bin to every pixel: the offset goes there.
@@ -279,9 +280,11 @@ class TotalVariation:
         self.strength = float(strength)
         self.noise = AutoNoise(otf, self.padded_shape) if nsr == "auto" else None
 
-    def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int], coding) -> tuple[np.ndarray, Regularisation]:
+    def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int], coding,
+                weighting: tuple[float, float] = (1.0, 0.0)) -> tuple[np.ndarray, Regularisation]:
         """See :class:`RestorationMethod`; the result is a new array. Not linear: the frame is
-        scaled first, and the strength blends the result with the (tapered) input."""
+        scaled first, and the strength blends the result with the (tapered) input; its weight
+        comes from the noise alone (``weighting`` is not used)."""
         rows, columns = frame_shape
         scaling = coding.scaling()
         if scaling.input_scale != 1.0:
