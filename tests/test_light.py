@@ -277,15 +277,16 @@ def test_the_restorer_estimates_in_the_light_it_restores_in(lens_blur):
 
 def test_the_weight_grows_as_the_frame_darkens():
     from videodeblur.core.colour import TRANSFERS
-    from videodeblur.restoration.coding import LIGHT_WEIGHT_RANGE, light_weighting
+    from videodeblur.restoration.coding import MOST_LIGHT_WEIGHT, light_weighting
 
-    assert light_weighting(0.5) == pytest.approx((2.0, 0.5))
-    assert light_weighting(0.05)[0] == pytest.approx(20.0)
-    assert light_weighting(0.9)[0] == pytest.approx(1 / 0.9)
-    assert light_weighting(1.3)[0] == LIGHT_WEIGHT_RANGE[0]  # above white on average: never below 1
-    assert light_weighting(0.0)[0] == light_weighting(1e-6)[0] == LIGHT_WEIGHT_RANGE[1]  # a black frame
-    # Relative to the curve's reference white: a PQ frame at 203 cd/m^2 is "white".
-    assert light_weighting(0.0203, TRANSFERS["pq"].reference_white)[0] == pytest.approx(1.0)
+    # Frames of ordinary brightness: twice the weight, half a power of |P|^2 steeper.
+    assert light_weighting(0.5) == light_weighting(0.2) == light_weighting(1.3) == (2.0, 0.5)
+    # Darker than a fifth of white: the weight grows as the square of the darkness.
+    assert light_weighting(0.1)[0] == pytest.approx(8.0)
+    assert light_weighting(0.05)[0] == pytest.approx(32.0)
+    assert light_weighting(0.01)[0] == light_weighting(0.0)[0] == MOST_LIGHT_WEIGHT  # a black frame
+    # Relative to the curve's reference white: a PQ frame at 203 cd/m^2 is not dark.
+    assert light_weighting(0.0203, TRANSFERS["pq"].reference_white)[0] == pytest.approx(2.0)
     assert TRANSFERS["hlg"].decode(np.array(0.75)) == pytest.approx(TRANSFERS["hlg"].reference_white)
 
 
@@ -296,11 +297,12 @@ def test_a_coding_weights_a_plane_by_its_own_mean_light(bit_depth):
     rng = np.random.default_rng(3)
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     top = 2 ** bit_depth - 1
-    dark = rng.integers(16 << (bit_depth - 8), 60 << (bit_depth - 8), (90, 120)).astype(dtype)
+    dark = rng.integers(40 << (bit_depth - 8), 110 << (bit_depth - 8), (90, 120)).astype(dtype)
     bright = np.full((90, 120), 200 << (bit_depth - 8), dtype)
     mean_dark = float(np.mean(table.decode_table[dark[::4, ::4]]))
-    assert coding.regularisation_weighting(dark)[0] == pytest.approx(1.0 / mean_dark, rel=1e-5)
-    assert coding.regularisation_weighting(dark)[0] > 10 * coding.regularisation_weighting(bright)[0]
+    assert mean_dark < 0.2
+    assert coding.regularisation_weighting(dark)[0] == pytest.approx(min(64.0, 2.0 * (0.2 / mean_dark) ** 2), rel=1e-5)
+    assert coding.regularisation_weighting(bright) == (2.0, 0.5)
     assert integer_plane(float(top)).regularisation_weighting(dark) == (1.0, 0.0)
 
 

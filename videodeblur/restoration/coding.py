@@ -8,6 +8,8 @@ this stage, driven by the stream's tags (:class:`LinearLight`), not a branch ins
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -68,8 +70,11 @@ class Scaled(Coding):
 
 #: The mean light of a frame is read on every 4th pixel of every 4th row.
 WEIGHTING_STEP = 4
-#: Bounds of the factor :func:`light_weighting` applies.
-LIGHT_WEIGHT_RANGE = (1.0, 64.0)
+#: The factor of a frame at least :data:`DARK_LIGHT` bright (relative to reference white), and
+#: the most :func:`light_weighting` gives a darker one.
+LIGHT_WEIGHT, MOST_LIGHT_WEIGHT = 2.0, 64.0
+#: Mean light below which a frame counts as dark (a fifth of reference white).
+DARK_LIGHT = 0.2
 #: The exponent shift of linear light's regularisation (half a power of |P|^2).
 LIGHT_EXPONENT_SHIFT = 0.5
 
@@ -80,15 +85,16 @@ def light_weighting(mean_light: float, reference_white: float = 1.0) -> tuple[fl
     In linear light the noise is not uniform: dark areas hold little of the frame's power but,
     once coded, as much of the picture, since the curve's slope (how much an error in light
     moves the codes) is steepest near black. A regularisation fitted to the linear frame's
-    spectrum under-regularises them, and the darker the frame the more: a night sky restored
-    with it fills with ripples along the kernel's zeros. So the weight grows as the frame's mean
-    light (relative to ``reference_white``) falls, ``reference_white / mean_light``, within
-    :data:`LIGHT_WEIGHT_RANGE`, and the frequency law is half a power of |P|^2 steeper.
+    spectrum under-regularises them: twice the weight and a frequency law half a power of
+    |P|^2 steeper restore the balance in a frame of ordinary brightness. A dark frame is
+    under-regularised far more (a night sky restored with that weight fills with ripples along
+    a long streak's zeros), so below a mean light of :data:`DARK_LIGHT` (relative to
+    ``reference_white``) the weight grows as ``(DARK_LIGHT / mean light)^2``, up to
+    :data:`MOST_LIGHT_WEIGHT`.
     """
-    low, high = LIGHT_WEIGHT_RANGE
     relative = mean_light / reference_white
-    factor = high if not relative > 0 else min(high, max(low, 1.0 / relative))
-    return (factor, LIGHT_EXPONENT_SHIFT)
+    darkness = DARK_LIGHT / relative if relative > 0 else math.inf
+    return (min(MOST_LIGHT_WEIGHT, LIGHT_WEIGHT * max(1.0, darkness) ** 2), LIGHT_EXPONENT_SHIFT)
 
 
 def integer_plane(max_value: float) -> Scaled:
