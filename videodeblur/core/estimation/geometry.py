@@ -77,6 +77,7 @@ class Geometry:
     radial_index: np.ndarray  # profile bin of each selected bin's rho
     coarse_selected: np.ndarray  # every other bin in each direction: the coarse angle scan
     coarse_trend_basis: np.ndarray  # the trend basis orthonormalised over the coarse bins
+    oriented_trend_basis: np.ndarray  # trend_basis plus the picture's own orientations (below)
 
 
 @functools.lru_cache(maxsize=4)
@@ -96,6 +97,7 @@ def geometry_for(tile_px: int) -> Geometry:
         rho=r, trend_basis=orthonormal_log_trend(r), grid=grid,
         radial_index=np.minimum((r / grid.width).astype(np.int64), grid.bins - 1),
         coarse_selected=coarse[selected], coarse_trend_basis=orthonormal_log_trend(r[coarse[selected]]),
+        oriented_trend_basis=oriented_log_trend(r, np.arctan2(fy[selected], fx[selected])),
     )
 
 
@@ -105,6 +107,29 @@ def orthonormal_log_trend(frequency: np.ndarray) -> np.ndarray:
     log_f = np.log(frequency)
     basis = np.stack([np.ones_like(log_f), log_f, log_f**2, log_f**3], axis=1)
     q, _ = np.linalg.qr(basis)
+    return q
+
+
+#: Angular harmonics (of twice the frequency's direction) in :func:`oriented_log_trend`.
+ORIENTATION_HARMONICS = 2
+
+
+def oriented_log_trend(frequency: np.ndarray, direction_rad: np.ndarray) -> np.ndarray:
+    """:func:`orthonormal_log_trend` plus smooth changes of the spectrum with direction.
+
+    A picture's own edges (a horizon, tree trunks, a wall's corners) give its spectrum more power
+    along some directions than others: a smooth, low-order function of direction that a radial
+    trend leaves in the residual, where a motion template a few degrees off explains part of it
+    and wins. Harmonics ``cos 2k phi``, ``sin 2k phi`` (k <= :data:`ORIENTATION_HARMONICS`), each
+    times 1 and ``log rho``, absorb it; a blur's dark lines, sharp in direction at all but the
+    lowest frequencies, stay in the residual.
+    """
+    log_f = np.log(frequency)
+    columns = [np.ones_like(log_f), log_f, log_f**2, log_f**3]
+    for k in range(1, ORIENTATION_HARMONICS + 1):
+        for wave in (np.cos(2 * k * direction_rad), np.sin(2 * k * direction_rad)):
+            columns += [wave, wave * log_f]
+    q, _ = np.linalg.qr(np.stack(columns, axis=1))
     return q
 
 
@@ -144,6 +169,19 @@ def r2_gain(target: Target, template: np.ndarray) -> float:
     if tt <= 0.0 or target.energy <= 0.0 or ty <= 0.0:
         return 0.0
     return ty**2 / (tt * target.energy)
+
+
+def r2_gains(target: Target, templates: np.ndarray) -> np.ndarray:
+    """:func:`r2_gain` of each row of ``templates`` (one matrix product for all candidates).
+
+    The target is orthogonal to its trend, so a template's projection on the trend does not
+    change ``t . y``; and the trend's columns are orthonormal, so ``|t|^2`` is the template's
+    energy less that of its projection.
+    """
+    ty = templates @ target.values
+    tt = np.einsum("ij,ij->i", templates, templates) - np.square(templates @ target.trend).sum(axis=1)
+    valid = (tt > 0.0) & (ty > 0.0) & (target.energy > 0.0)
+    return np.where(valid, np.square(ty) / np.maximum(tt * target.energy, 1e-300), 0.0)
 
 
 def local_maxima(scores: np.ndarray, count: int, circular: bool) -> list[int]:
