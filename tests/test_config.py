@@ -318,7 +318,7 @@ def test_unknown_key_suggestions():
 def test_top_level_key_outside_a_section(tmp_path):
     path = write(tmp_path, "radius = 4\n[psf]\nkind = 3\n")
     assert problems_of(path) == [
-        'psf.kind: must be one of "defocus", "motion", "gaussian", "file", "auto", "auto-motion", "auto-defocus", got 3',
+        'psf.kind: must be one of "defocus", "motion", "gaussian", "file", "auto", "auto-motion", "auto-defocus", "auto-gaussian", got 3',
         "radius: unknown key (did you mean 'psf.radius'?)",
     ]
 

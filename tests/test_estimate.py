@@ -124,6 +124,21 @@ def test_estimate_with_no_kind_given_searches_every_family(camera, clips, tmp_pa
     assert "estimating with 'auto-defocus'" in capsys.readouterr().err
 
 
+def test_estimate_finds_a_gaussian_blur_and_writes_its_sigma(camera, tmp_path):
+    # A soft (Gaussian) blur in linear light: auto reports the Gaussian family, steadily, with
+    # sigma in its own columns, and no other family's values.
+    sigma = 2.5
+    soft = write_clip(tmp_path / "soft.mkv", blurred_frames(sharp_frames(camera), psf.gaussian(sigma)))
+    track = tmp_path / "track.csv"
+    assert cli_main(["estimate", str(soft), "-o", str(track), *AUTO]) == 0
+    columns, rows = read_csv(track)
+    assert {"sigma_raw", "sigma_smoothed"} <= set(columns)
+    assert len(rows) == FRAMES
+    assert {r["kind"] for r in rows} == {"gaussian"}, [r["kind"] for r in rows]
+    assert all(abs(float(r["sigma_smoothed"]) - sigma) <= 0.5 for r in rows), [r["sigma_smoothed"] for r in rows]
+    assert all(r["radius_smoothed"] == "" and r["length_smoothed"] == "" for r in rows)
+
+
 def test_estimate_csv_matches_the_kernels_a_preview_uses(clips, tmp_path):
     track = tmp_path / "track.csv"
     assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track), *AUTO,

@@ -304,7 +304,53 @@ def test_a_sharp_periodic_texture_is_not_taken_for_a_short_motion_blur(seed):
     assert estimate.kind == "none", estimate
 
 
-@pytest.mark.parametrize("kind", ["Auto", "gaussian", "", "auto-motion", None])
+# --------------------------------------------------------------------------------------
+# Gaussian, and telling it from a disk
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sigma", [1.5, 2.5])
+def test_gaussian_sigma_is_recovered_by_the_gaussian_search(photo, sigma):
+    fit = estimate_blur(blur_spectrum(blur_noisy(photo, psf.gaussian(sigma))), "gaussian").fit("gaussian")
+    assert abs(fit.sigma_px - sigma) <= 0.5, fit
+    assert fit.values == {"sigma": fit.sigma_px}
+
+
+def test_auto_finds_a_gaussian_blur_as_a_gaussian(photo):
+    estimate = estimate_blur(blur_spectrum(blur_noisy(photo, psf.gaussian(2.5))))
+    assert estimate.kind == "gaussian", estimate
+    assert abs(estimate.fit("gaussian").sigma_px - 2.5) <= 0.5
+    # It won by more than the margin a Gaussian must make up against a disk.
+    gaussian, disk = estimate.fit("gaussian").score, estimate.fit("defocus").score
+    assert gaussian > (1.0 + estimation.GAUSSIAN_ADVANTAGE) * disk
+
+
+@pytest.mark.parametrize("radius", [3.0, 5.0])
+def test_auto_never_takes_a_defocus_disk_for_a_gaussian(photo, radius):
+    # A Gaussian with a shallow floor fits a disk's spectrum, but less well than the disk.
+    estimate = estimate_blur(blur_spectrum(blur_noisy(photo, psf.disk(radius))))
+    assert estimate.kind == "defocus", estimate
+    assert estimate.fit("gaussian").score < estimate.fit("defocus").score
+
+
+def test_a_decisive_disk_fit_does_not_spare_the_gaussian_search(photo):
+    # A wide Gaussian fits a disk well enough to settle "auto" against motion, not against
+    # the Gaussian itself.
+    spectrum = blur_spectrum(blur_noisy(photo, psf.gaussian(2.5)))
+    estimate = estimate_blur(spectrum)
+    assert estimate.fit("defocus").score >= estimation.DECISIVE_DEFOCUS_SCORE  # the case this test is about
+    assert "motion" not in estimate.fits
+    assert estimate.kind == "gaussian"
+
+
+def test_a_sharp_photo_fits_no_gaussian(photo):
+    estimate = estimate_blur(blur_spectrum(blur_noisy(photo, np.ones((1, 1)))), "gaussian")
+    assert estimate.kind == "none", estimate
+    assert estimate.fit("gaussian").score < estimation.GAUSSIAN_MIN_SCORE or \
+        estimate.fit("gaussian").sigma_px < estimation.MIN_SIGMA_PX
+
+
+@pytest.mark.parametrize("kind", ["Auto", "disk", "", "auto-motion", None])
 def test_estimate_blur_rejects_unknown_kind(kind):
     spectrum = blur_spectrum(np.random.default_rng(0).random((128, 128)))
     with pytest.raises(InvalidParameterError):

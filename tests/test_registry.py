@@ -131,5 +131,6 @@ def test_a_registered_codec_encodes(throwaway_entries, box_clip, tmp_path):
 
 
 def test_auto_kinds_follow_the_estimator_families():
-    assert registry.estimated_kinds() == {"auto": "auto", "auto-motion": "motion", "auto-defocus": "defocus"}
+    assert registry.estimated_kinds() == {"auto": "auto", "auto-motion": "motion", "auto-defocus": "defocus",
+                                          "auto-gaussian": "gaussian"}
     assert registry.psf_kind_names()[:4] == ("defocus", "motion", "gaussian", "file")

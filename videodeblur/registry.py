@@ -313,7 +313,7 @@ register_psf_kind(PsfKind(
     "gaussian", "a soft blur (lens aberrations, scaling): a Gaussian of the given sigma",
     (Parameter("sigma", "px", "Gaussian standard deviation", minimum=0.0, exclusive_minimum=True,
                maximum=_EXTENT / 4.0, step=0.05, typical=(0.3, 10.0)),),
-    build=psf_models.gaussian,
+    build=psf_models.gaussian, estimator="gaussian",
 ))
 register_psf_kind(PsfKind(
     "file", "a measured PSF image or array",

@@ -2,12 +2,13 @@
 
 A blur multiplies the frame's spectrum by the kernel's transfer function ``H``, so the power
 spectrum of a blurred frame (:mod:`~videodeblur.core.estimation.spectrum`) carries the zeros of
-``H``. Each family searches for its own zeros (:mod:`~videodeblur.core.estimation.motion`,
-:mod:`~videodeblur.core.estimation.defocus`) and scores its best fit by the share of the 2-D
+``H`` (or, for a Gaussian, its smooth fall). Each family searches for its own signature
+(:mod:`~videodeblur.core.estimation.motion`, :mod:`~videodeblur.core.estimation.defocus`,
+:mod:`~videodeblur.core.estimation.gaussian`) and scores its best fit by the share of the 2-D
 log spectrum's variance it explains beyond a smooth trend (an R^2 gain). The family with the
-larger gain wins; a frame whose best gain is below :data:`MOTION_MIN_SCORE` /
-:data:`DEFOCUS_MIN_SCORE`, or whose blur is below :data:`MIN_LENGTH_PX` / :data:`MIN_RADIUS_PX`,
-is reported as ``"none"`` (sharp enough: leave it).
+larger gain wins (a Gaussian only by a margin, :attr:`Family.advantage`); a frame whose best
+gain is below its family's minimum, or whose blur is below :data:`MIN_LENGTH_PX` /
+:data:`MIN_RADIUS_PX` / :data:`MIN_SIGMA_PX`, is reported as ``"none"`` (sharp enough: leave it).
 
 Everything here is a pure function of arrays: no I/O, no threads. Templates depend only on the
 tile size and are cached.
@@ -19,13 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from videodeblur.core.estimation.defocus import DefocusFit, estimate_defocus
+from videodeblur.core.estimation.gaussian import GAUSSIAN_ADVANTAGE, GaussianFit, estimate_gaussian
 from videodeblur.core.estimation.motion import MotionFit, estimate_motion
 from videodeblur.core.estimation.spectrum import MIN_TILE_PX, TILE_PX, BlurSpectrum, average_spectra, blur_spectrum
 from videodeblur.errors import InvalidParameterError
 
 __all__ = [
-    "BlurEstimate", "BlurSpectrum", "DefocusFit", "FAMILIES", "KINDS", "MIN_TILE_PX", "MotionFit", "TILE_PX",
-    "average_spectra", "blur_spectrum", "estimate_blur", "estimate_defocus", "estimate_motion",
+    "BlurEstimate", "BlurSpectrum", "DefocusFit", "FAMILIES", "GaussianFit", "KINDS", "MIN_TILE_PX", "MotionFit",
+    "TILE_PX", "average_spectra", "blur_spectrum", "estimate_blur", "estimate_defocus", "estimate_gaussian",
+    "estimate_motion",
 ]
 
 #: Below these R^2 gains a model does not explain the spectrum: sharp photographs fit motion
@@ -35,6 +38,10 @@ MOTION_MIN_SCORE = 0.09
 
 DEFOCUS_MIN_SCORE = 0.04
 
+#: Sharp footage fits a Gaussian only below sigma 1 px and with gains under 0.02 (H.264's
+#: own loss of fine detail included), blurred footage from 0.09 up.
+GAUSSIAN_MIN_SCORE = 0.04
+
 DECISIVE_DEFOCUS_SCORE = 0.25
 
 #: Smaller blurs are left alone: below 5 px a motion fit cannot be told from texture (see
@@ -42,6 +49,8 @@ DECISIVE_DEFOCUS_SCORE = 0.25
 MIN_LENGTH_PX = 5.0
 
 MIN_RADIUS_PX = 1.2
+
+MIN_SIGMA_PX = 0.8
 
 #: R^2 gain at which the confidence reaches 1.
 FULL_CONFIDENCE_SCORE = 0.3
@@ -62,7 +71,13 @@ class Family:
     big_enough : callable
         ``big_enough(values)``: the blur is large enough to be told from texture.
     decisive_score : float or None
-        A fit scoring this high settles ``"auto"`` without searching the other families.
+        A fit scoring this high settles ``"auto"`` without searching the families it
+        :attr:`spares`.
+    spares : tuple of str
+        The families a decisive fit makes unnecessary to search.
+    advantage : float
+        The share by which this family's gain must exceed another's to win over it (0: the
+        larger gain wins).
     """
 
     name: str
@@ -70,15 +85,20 @@ class Family:
     min_score: float
     big_enough: Callable[[dict], bool]
     decisive_score: float | None = None
+    spares: tuple[str, ...] = ()
+    advantage: float = 0.0
 
 
 #: The families, in the order that breaks ties between equal scores.
 FAMILIES: dict[str, Family] = {
     "motion": Family("motion", estimate_motion, MOTION_MIN_SCORE, lambda v: v["length"] >= MIN_LENGTH_PX),
     # A decisive defocus fit settles "auto" without the (costlier) motion search: no motion fit
-    # of a defocused frame, and no defocus fit of a motion-blurred one, scores that high.
+    # of a defocused frame, and no defocus fit of a motion-blurred one, scores that high. It
+    # does not spare the Gaussian's (cheap) search: a Gaussian blur fits a disk that well too.
     "defocus": Family("defocus", estimate_defocus, DEFOCUS_MIN_SCORE, lambda v: v["radius"] >= MIN_RADIUS_PX,
-                      decisive_score=DECISIVE_DEFOCUS_SCORE),
+                      decisive_score=DECISIVE_DEFOCUS_SCORE, spares=("motion",)),
+    "gaussian": Family("gaussian", estimate_gaussian, GAUSSIAN_MIN_SCORE, lambda v: v["sigma"] >= MIN_SIGMA_PX,
+                       advantage=GAUSSIAN_ADVANTAGE),
 }
 #: What :func:`estimate_blur` may search: every family (``"auto"``) or one.
 KINDS = ("auto", *FAMILIES)
@@ -91,7 +111,7 @@ class BlurEstimate:
     Attributes
     ----------
     kind : str
-        The winning family (``"motion"``, ``"defocus"``) or ``"none"``: no blur worth
+        The winning family (``"motion"``, ``"defocus"``, ``"gaussian"``) or ``"none"``: no blur worth
         restoring was found (sharp enough, leave the frame as is).
     fits : dict
         The best fit of each family that was searched, by family (a decisive fit of one
@@ -117,7 +137,7 @@ def estimate_blur(spectrum: BlurSpectrum, kind: str = "auto") -> BlurEstimate:
     ----------
     spectrum : BlurSpectrum
         From :func:`blur_spectrum` (or :func:`average_spectra`).
-    kind : {"auto", "motion", "defocus"}
+    kind : {"auto", "motion", "defocus", "gaussian"}
         Which families to search (:data:`KINDS`). ``"auto"`` searches all of them and keeps
         the best.
 
@@ -132,13 +152,17 @@ def estimate_blur(spectrum: BlurSpectrum, kind: str = "auto") -> BlurEstimate:
     searched = list(FAMILIES) if kind == "auto" else [kind]
     # Families that can settle the search go first.
     searched.sort(key=lambda name: FAMILIES[name].decisive_score is None)
-    fits = {}
+    fits, spared = {}, set()
     for name in searched:
+        if name in spared:
+            continue
         fits[name] = fit = FAMILIES[name].search(spectrum)
         decisive = FAMILIES[name].decisive_score
         if kind == "auto" and decisive is not None and fit.score >= decisive:
-            break
-    best = max((name for name in FAMILIES if name in fits), key=lambda name: fits[name].score)
+            spared.update(FAMILIES[name].spares)
+    # A family with an advantage to make up competes with its gain shrunk by it.
+    best = max((name for name in FAMILIES if name in fits),
+               key=lambda name: fits[name].score / (1.0 + FAMILIES[name].advantage))
     family, score = FAMILIES[best], fits[best].score
     chosen = best if score >= family.min_score and family.big_enough(fits[best].values) else "none"
     confidence = float(min(1.0, max(0.0, score) / FULL_CONFIDENCE_SCORE))

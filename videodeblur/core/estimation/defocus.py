@@ -1,8 +1,8 @@
 """Defocus from a spectrum: ``H = 2 J1(2 pi R rho) / (2 pi R rho)``, dark rings.
 
-The radial profile of the log spectrum, detrended, is correlated with disk templates
+The radial search (:mod:`~videodeblur.core.estimation.radial`) with disk templates
 ``log(|H|^2 + eps)`` at several zero depths ``eps`` (the depth depends on the noise, and a
-wrong depth biases the radius); the best candidates are re-scored in 2-D (R^2 gain).
+wrong depth biases the radius).
 """
 
 from __future__ import annotations
@@ -12,17 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from videodeblur.core.estimation.geometry import (
-    ProfileGrid,
-    detrend_normalise,
-    fill_empty,
-    geometry_for,
-    local_maxima,
-    log_spectrum,
-    parabolic_peak,
-    r2_gain,
-    target,
-)
+from videodeblur.core.estimation.radial import RadialModel, radial_search
 from videodeblur.core.estimation.spectrum import BlurSpectrum
 
 DEFOCUS_RADII_PX = np.round(np.arange(1.0, 24.0 + 1e-9, 0.05), 4)
@@ -82,34 +72,9 @@ def _log_disk_template(radius_px: float, rho: np.ndarray, eps: float) -> np.ndar
     return table[index] * (1.0 - fraction) + table[index + 1] * fraction
 
 
-@functools.lru_cache(maxsize=4)
-def _radial_bin_rho(tile_px: int) -> np.ndarray:
-    """Mean frequency of the 2-D bins in each used radial bin (the centre where none falls)."""
-    geometry = geometry_for(tile_px)
-    grid = geometry.grid
-    sums = np.bincount(geometry.radial_index, geometry.rho, minlength=grid.bins)[: grid.bins][grid.used]
-    counts = np.bincount(geometry.radial_index, minlength=grid.bins)[: grid.bins][grid.used]
-    return np.where(counts > 0, sums / np.maximum(counts, 1), grid.u)
-
-
-@functools.lru_cache(maxsize=4)
-def _defocus_transfer_squared(tile_px: int) -> np.ndarray:
-    # Evaluated where the bins' frequencies really are: at low frequencies a radial bin holds
-    # few 2-D bins, off its centre, and the centre would bias the radius.
-    return _disk_transfer(DEFOCUS_RADII_PX, _radial_bin_rho(tile_px)) ** 2
-
-
-@functools.lru_cache(maxsize=32)
-def _defocus_templates(tile_px: int, eps: float) -> np.ndarray:
-    geometry = geometry_for(tile_px)
-    return detrend_normalise(np.log(_defocus_transfer_squared(tile_px) + eps), geometry.grid.trend)
-
-
-def _radial_profile(values: np.ndarray, index: np.ndarray, grid: ProfileGrid) -> np.ndarray:
-    """Mean of ``values`` per radial bin over the used range (empty bins interpolated)."""
-    sums = np.bincount(index, values, minlength=grid.bins)[: grid.bins][grid.used]
-    counts = np.bincount(index, minlength=grid.bins)[: grid.bins][grid.used]
-    return fill_empty((sums / np.maximum(counts, 1))[None, :], counts[None, :])[0]
+#: The disk as the radial search sees it.
+DISK = RadialModel(DEFOCUS_RADII_PX, DEFOCUS_TEMPLATE_EPS, DEFOCUS_CANDIDATES,
+                   lambda radii, rho: _disk_transfer(radii, rho) ** 2, _log_disk_template)
 
 
 def estimate_defocus(spectrum: BlurSpectrum) -> DefocusFit:
@@ -124,24 +89,5 @@ def estimate_defocus(spectrum: BlurSpectrum) -> DefocusFit:
     DefocusFit
         Radius in pixels and the R^2 gain that scores it.
     """
-    geometry = geometry_for(spectrum.tile_px)
-    log_power = log_spectrum(spectrum, geometry)
-    profile = _radial_profile(log_power, geometry.radial_index, geometry.grid)
-    normalised = detrend_normalise(profile[None, :], geometry.grid.trend)[0]
-    radii = DEFOCUS_RADII_PX
-    # Candidates ranked on the coarse quarter of the bins; the winner scored on all of them.
-    subset = geometry.coarse_selected
-    coarse_rho = geometry.rho[subset]
-    coarse_target = target(log_power[subset], geometry.coarse_trend_basis)
-    best = None
-    for eps in DEFOCUS_TEMPLATE_EPS:
-        scores = _defocus_templates(spectrum.tile_px, eps) @ normalised
-        for k in local_maxima(scores, DEFOCUS_CANDIDATES, circular=False):
-            radius = float(radii[k] + parabolic_peak(scores, k) * (radii[1] - radii[0]))
-            template = _log_disk_template(radius, coarse_rho, eps)
-            score = r2_gain(coarse_target, template)
-            if best is None or score > best[0]:
-                best = (score, radius, eps)
-    _, radius, eps = best
-    score = r2_gain(target(log_power, geometry.trend_basis), _log_disk_template(radius, geometry.rho, eps))
-    return DefocusFit(radius - DEFOCUS_RADIUS_BIAS_PX[spectrum.linear_light], score)
+    fit = radial_search(spectrum, DISK)
+    return DefocusFit(fit.size_px - DEFOCUS_RADIUS_BIAS_PX[spectrum.linear_light], fit.score)

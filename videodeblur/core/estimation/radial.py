@@ -1,0 +1,136 @@
+"""Isotropic blurs from a spectrum's radial profile: the search that defocus and Gaussian share.
+
+An isotropic kernel's transfer function depends on the frequency's radius alone, so its
+signature is a radial profile: the mean log spectrum per ring of frequencies. The profile,
+detrended, is correlated with templates ``log(|H|^2 + eps)`` over a grid of sizes at each of
+several floor depths ``eps`` (how far the spectrum falls before noise and compression fill it
+in); the best few candidates of each depth are re-scored in 2-D (the R^2 gain on the coarse
+quarter of the bins), and the winner is scored on all bins.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from videodeblur.core.estimation.geometry import (
+    ProfileGrid,
+    detrend_normalise,
+    fill_empty,
+    geometry_for,
+    local_maxima,
+    log_spectrum,
+    parabolic_peak,
+    r2_gain,
+    target,
+)
+from videodeblur.core.estimation.spectrum import BlurSpectrum
+
+
+@dataclass(frozen=True, eq=False)
+class RadialModel:
+    """One isotropic kernel family, as the radial search needs it.
+
+    Attributes
+    ----------
+    sizes_px : numpy.ndarray
+        The grid of sizes searched (a radius, a sigma), in pixels, evenly spaced.
+    floors : tuple of float
+        The template depths ``eps`` tried.
+    candidates : int
+        Local maxima of each depth's profile correlation re-scored in 2-D.
+    transfer_squared : callable
+        ``transfer_squared(sizes_px, rho)``: ``|H|^2`` for every size (rows) at the
+        frequencies ``rho`` (cycles per pixel).
+    log_template : callable
+        ``log_template(size_px, rho, eps)``: ``log(|H|^2 + eps)`` of one size at ``rho`` (the 2-D
+        scores call it many times per frame: it may be tabulated).
+    """
+
+    sizes_px: np.ndarray
+    floors: tuple[float, ...]
+    candidates: int
+    transfer_squared: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    log_template: Callable[[float, np.ndarray, float], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RadialFit:
+    """The size that best explains a spectrum, its R^2 gain and the floor depth it fitted."""
+
+    size_px: float
+    score: float
+    floor: float
+
+
+@functools.lru_cache(maxsize=4)
+def radial_bin_rho(tile_px: int) -> np.ndarray:
+    """Mean frequency of the 2-D bins in each used radial bin (the centre where none falls).
+
+    Templates are evaluated where the bins' frequencies really are: at low frequencies a radial
+    bin holds few 2-D bins, off its centre, and the centre would bias the size.
+    """
+    geometry = geometry_for(tile_px)
+    grid = geometry.grid
+    sums = np.bincount(geometry.radial_index, geometry.rho, minlength=grid.bins)[: grid.bins][grid.used]
+    counts = np.bincount(geometry.radial_index, minlength=grid.bins)[: grid.bins][grid.used]
+    return np.where(counts > 0, sums / np.maximum(counts, 1), grid.u)
+
+
+def radial_profile(values: np.ndarray, index: np.ndarray, grid: ProfileGrid) -> np.ndarray:
+    """Mean of ``values`` per radial bin over the used range (empty bins interpolated)."""
+    sums = np.bincount(index, values, minlength=grid.bins)[: grid.bins][grid.used]
+    counts = np.bincount(index, minlength=grid.bins)[: grid.bins][grid.used]
+    return fill_empty((sums / np.maximum(counts, 1))[None, :], counts[None, :])[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _transfer_squared_at_bins(model: RadialModel, tile_px: int) -> np.ndarray:
+    return model.transfer_squared(model.sizes_px, radial_bin_rho(tile_px))
+
+
+@functools.lru_cache(maxsize=64)
+def _profile_templates(model: RadialModel, tile_px: int, eps: float) -> np.ndarray:
+    geometry = geometry_for(tile_px)
+    return detrend_normalise(np.log(_transfer_squared_at_bins(model, tile_px) + eps), geometry.grid.trend)
+
+
+def radial_search(spectrum: BlurSpectrum, model: RadialModel, floors: tuple[float, ...] | None = None) -> RadialFit:
+    """The size of ``model``'s kernel that best explains a spectrum.
+
+    Parameters
+    ----------
+    spectrum : BlurSpectrum
+    model : RadialModel
+    floors : tuple of float, optional
+        The template depths to try instead of the model's own.
+
+    Returns
+    -------
+    RadialFit
+        The size (sub-grid, from a parabola through the profile correlation's peak), its R^2
+        gain on all bins, and the template depth that fitted best.
+    """
+    geometry = geometry_for(spectrum.tile_px)
+    log_power = log_spectrum(spectrum, geometry)
+    profile = radial_profile(log_power, geometry.radial_index, geometry.grid)
+    normalised = detrend_normalise(profile[None, :], geometry.grid.trend)[0]
+    sizes = model.sizes_px
+    # Candidates ranked on the coarse quarter of the bins; the winner scored on all of them.
+    subset = geometry.coarse_selected
+    coarse_rho = geometry.rho[subset]
+    coarse_target = target(log_power[subset], geometry.coarse_trend_basis)
+    best = None
+    for eps in model.floors if floors is None else floors:
+        scores = _profile_templates(model, spectrum.tile_px, eps) @ normalised
+        for k in local_maxima(scores, model.candidates, circular=False):
+            size = float(sizes[k] + parabolic_peak(scores, k) * (sizes[1] - sizes[0]))
+            score = r2_gain(coarse_target, model.log_template(size, coarse_rho, eps))
+            if best is None or score > best[0]:
+                best = (score, size, eps)
+    _, size, eps = best
+    score = r2_gain(target(log_power, geometry.trend_basis), model.log_template(size, geometry.rho, eps))
+    return RadialFit(size, score, eps)
