@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from videodeblur.core.estimation.defocus import DefocusFit, estimate_defocus
 from videodeblur.core.estimation.gaussian import GAUSSIAN_ADVANTAGE, GaussianFit, estimate_gaussian
-from videodeblur.core.estimation.motion import MotionFit, estimate_motion
+from videodeblur.core.estimation.motion import MIN_LENGTH_PX, MotionFit, estimate_motion
 from videodeblur.core.estimation.spectrum import MIN_TILE_PX, TILE_PX, BlurSpectrum, average_spectra, blur_spectrum
 from videodeblur.errors import InvalidParameterError
 
@@ -44,9 +44,8 @@ GAUSSIAN_MIN_SCORE = 0.04
 
 DECISIVE_DEFOCUS_SCORE = 0.25
 
-#: Smaller blurs are left alone: below 5 px a motion fit cannot be told from texture (see
-#: above), and such mild blurs are better given explicitly (psf.kind = "motion").
-MIN_LENGTH_PX = 5.0
+#: Smaller blurs are left alone (:data:`videodeblur.core.estimation.motion.MIN_LENGTH_PX`).
+MIN_LENGTH_PX = MIN_LENGTH_PX
 
 MIN_RADIUS_PX = 1.2
 

@@ -62,6 +62,19 @@ REFINE_LENGTH_SPAN = 40
 #: 1-D profiles rank near-ties wrongly often enough that the 2-D score must see several.
 CANDIDATES = 6
 
+#: Streaks shorter than this are left alone: below 5 px a motion fit cannot be told from
+#: texture (a brick wall looks like one), and such mild blurs are better given explicitly.
+MIN_LENGTH_PX = 5.0
+
+#: The least share of a streak's R^2 gain that must remain beyond a trend that also models
+#: the picture's own smooth changes with direction
+#: (:func:`~videodeblur.core.estimation.geometry.oriented_log_trend`); a streak of at least
+#: :data:`MIN_LENGTH_PX` that keeps less is scored by what it keeps. A short streak's template
+#: is mostly an envelope that falls faster along one direction, which a picture with oriented
+#: texture (grass, fur, a stretched or upscaled picture) shows without any blur: such fits keep
+#: 6-13 % of their gain, a blur's own zeros 27-80 % (docs/quality.md).
+MIN_ORIENTED_SHARE = 0.2
+
 #: See :data:`videodeblur.core.estimation.defocus.DEFOCUS_RADIUS_BIAS_PX`.
 MOTION_LENGTH_BIAS_PX = {False: -0.15, True: -0.10}
 
@@ -174,15 +187,15 @@ def _log_motion_templates(fx: np.ndarray, fy: np.ndarray, length_px: float, angl
     return np.log(sinc_squared + np.float32(TEMPLATE_EPS))
 
 
-def _refined_angle(log_power: np.ndarray, geometry: Geometry, length_px: float, angle_deg: float) -> float:
+def _refined_angle(scored: Target, geometry: Geometry, length_px: float, angle_deg: float) -> float:
     """The direction near ``angle_deg`` whose template best explains the 2-D log spectrum.
 
-    Scored in 2-D against :attr:`Geometry.oriented_trend_basis`: the 1-D profiles peak a few
+    ``scored``: the 2-D log spectrum less its trend in :attr:`Geometry.oriented_trend_basis`.
+    Scored in 2-D against that trend: the 1-D profiles peak a few
     degrees off the true direction (their correlation rewards dark lines that are slightly
     smeared, as the template's ``eps`` assumes), and a radial trend alone leaves the picture's
     own orientations in the 2-D residual, which pull the fit towards them.
     """
-    scored = target(log_power, geometry.oriented_trend_basis)
     angle = angle_deg
     for step, reach in zip(FINE_ANGLE_STEPS_DEG, FINE_ANGLE_REACH):
         candidates = angle + step * np.arange(-reach, reach + 1)
@@ -243,11 +256,17 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     # 3. Refine the direction by the 2-D R^2 gain against a trend that knows the picture's own
     #    orientations (:func:`_refined_angle`); then the length along it, with a parabola
     #    through the profile's correlation peak (the grid is 0.05 px).
-    angle = _refined_angle(log_power, geometry, float(lengths[length_index]), angle)
+    oriented = target(log_power, geometry.oriented_trend_basis)
+    angle = _refined_angle(oriented, geometry, float(lengths[length_index]), angle)
     near = slice(max(0, length_index - REFINE_LENGTH_SPAN), length_index + REFINE_LENGTH_SPAN + 1)
     scores = (_motion_profiles(full, [angle]) @ templates[near].T)[0]
     k = int(np.argmax(scores))
     length = float(lengths[near][k] + parabolic_peak(scores, k) * (lengths[1] - lengths[0]))
     angle = float(np.round(angle, 6) % 180.0)  # -1e-15 % 180 would be 180.0
+    # 4. The score: the R^2 gain beyond the radial trend, unless the streak explains mostly the
+    #    picture's own orientations (:data:`MIN_ORIENTED_SHARE`).
     score = _motion_r2(target(log_power, geometry.trend_basis), geometry.fx, geometry.fy, length, angle)
+    beyond_orientations = _motion_r2(oriented, geometry.fx, geometry.fy, length, angle)
+    if length >= MIN_LENGTH_PX and beyond_orientations < MIN_ORIENTED_SHARE * score:
+        score = beyond_orientations
     return MotionFit(length - MOTION_LENGTH_BIAS_PX[spectrum.linear_light], angle, score)
