@@ -81,5 +81,5 @@ def estimate_gaussian(spectrum: BlurSpectrum) -> GaussianFit:
     GaussianFit
         Sigma in pixels and the R^2 gain that scores it.
     """
-    return GaussianFit(radial_search(spectrum, GAUSSIAN).size_px,
-                       radial_search(spectrum, GAUSSIAN, GAUSSIAN_SCORING_EPS).score)
+    fit = radial_search(spectrum, GAUSSIAN, GAUSSIAN_SCORING_EPS)
+    return GaussianFit(fit.size_px, fit.score)

@@ -78,6 +78,7 @@ class Geometry:
     coarse_selected: np.ndarray  # every other bin in each direction: the coarse angle scan
     coarse_trend_basis: np.ndarray  # the trend basis orthonormalised over the coarse bins
     oriented_trend_basis: np.ndarray  # trend_basis plus the picture's own orientations (below)
+    coarse_oriented_trend_basis: np.ndarray  # the same orthonormalised over the coarse bins
 
 
 @functools.lru_cache(maxsize=4)
@@ -92,12 +93,14 @@ def geometry_for(tile_px: int) -> Geometry:
     grid = profile_grid(tile_px)
     coarse = np.zeros_like(selected)
     coarse[::2, ::2] = True
+    direction = np.arctan2(fy[selected], fx[selected])
     return Geometry(
         tile_px=tile_px, selected=selected, fx=fx[selected].astype(np.float32), fy=fy[selected].astype(np.float32),
         rho=r, trend_basis=orthonormal_log_trend(r), grid=grid,
         radial_index=np.minimum((r / grid.width).astype(np.int64), grid.bins - 1),
         coarse_selected=coarse[selected], coarse_trend_basis=orthonormal_log_trend(r[coarse[selected]]),
-        oriented_trend_basis=oriented_log_trend(r, np.arctan2(fy[selected], fx[selected])),
+        oriented_trend_basis=oriented_log_trend(r, direction),
+        coarse_oriented_trend_basis=oriented_log_trend(r[coarse[selected]], direction[coarse[selected]]),
     )
 
 

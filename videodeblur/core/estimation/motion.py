@@ -30,7 +30,6 @@ from videodeblur.core.estimation.geometry import (
     local_maxima,
     log_spectrum,
     parabolic_peak,
-    r2_gain,
     r2_gains,
     target,
 )
@@ -173,9 +172,7 @@ def _motion_profiles(bins: _Bins, angles_deg, binning=None) -> np.ndarray:
 
 def _motion_r2(target: Target, fx: np.ndarray, fy: np.ndarray, length_px, angle_deg) -> float:
     """R^2 gain of a motion kernel on the bins at frequencies (fx, fy) that ``target`` covers."""
-    u = _direction_u(fx, fy, angle_deg)
-    template = np.log(_motion_transfer(length_px, u) ** 2 + TEMPLATE_EPS)
-    return r2_gain(target, template)
+    return float(r2_gains(target, _log_motion_templates(fx, fy, float(length_px), [angle_deg]))[0])
 
 
 def _log_motion_templates(fx: np.ndarray, fy: np.ndarray, length_px: float, angles_deg: np.ndarray) -> np.ndarray:
@@ -187,19 +184,23 @@ def _log_motion_templates(fx: np.ndarray, fy: np.ndarray, length_px: float, angl
     return np.log(sinc_squared + np.float32(TEMPLATE_EPS))
 
 
-def _refined_angle(scored: Target, geometry: Geometry, length_px: float, angle_deg: float) -> float:
+def _refined_angle(log_power: np.ndarray, oriented: Target, geometry: Geometry, length_px: float,
+                   angle_deg: float) -> float:
     """The direction near ``angle_deg`` whose template best explains the 2-D log spectrum.
 
-    ``scored``: the 2-D log spectrum less its trend in :attr:`Geometry.oriented_trend_basis`.
-    Scored in 2-D against that trend: the 1-D profiles peak a few
-    degrees off the true direction (their correlation rewards dark lines that are slightly
-    smeared, as the template's ``eps`` assumes), and a radial trend alone leaves the picture's
-    own orientations in the 2-D residual, which pull the fit towards them.
+    Scored in 2-D against :attr:`Geometry.oriented_trend_basis` (``oriented``: the log spectrum
+    less that trend; the first, coarser step on the coarse quarter of the bins): the 1-D
+    profiles peak a few degrees off the true direction (their correlation rewards dark lines
+    that are slightly smeared, as the template's ``eps`` assumes), and a radial trend alone
+    leaves the picture's own orientations in the 2-D residual, which pull the fit towards them.
     """
+    subset = geometry.coarse_selected
+    steps = ((target(log_power[subset], geometry.coarse_oriented_trend_basis), geometry.fx[subset],
+              geometry.fy[subset]), (oriented, geometry.fx, geometry.fy))
     angle = angle_deg
-    for step, reach in zip(FINE_ANGLE_STEPS_DEG, FINE_ANGLE_REACH):
+    for (scored, fx, fy), step, reach in zip(steps, FINE_ANGLE_STEPS_DEG, FINE_ANGLE_REACH):
         candidates = angle + step * np.arange(-reach, reach + 1)
-        scores = r2_gains(scored, _log_motion_templates(geometry.fx, geometry.fy, length_px, candidates))
+        scores = r2_gains(scored, _log_motion_templates(fx, fy, length_px, candidates))
         best = int(np.argmax(scores))
         angle = float(candidates[best])
     # Between the last grid's angles: the vertex of a parabola through the best and its neighbours.
@@ -257,7 +258,7 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     #    orientations (:func:`_refined_angle`); then the length along it, with a parabola
     #    through the profile's correlation peak (the grid is 0.05 px).
     oriented = target(log_power, geometry.oriented_trend_basis)
-    angle = _refined_angle(oriented, geometry, float(lengths[length_index]), angle)
+    angle = _refined_angle(log_power, oriented, geometry, float(lengths[length_index]), angle)
     near = slice(max(0, length_index - REFINE_LENGTH_SPAN), length_index + REFINE_LENGTH_SPAN + 1)
     scores = (_motion_profiles(full, [angle]) @ templates[near].T)[0]
     k = int(np.argmax(scores))
@@ -265,8 +266,9 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     angle = float(np.round(angle, 6) % 180.0)  # -1e-15 % 180 would be 180.0
     # 4. The score: the R^2 gain beyond the radial trend, unless the streak explains mostly the
     #    picture's own orientations (:data:`MIN_ORIENTED_SHARE`).
-    score = _motion_r2(target(log_power, geometry.trend_basis), geometry.fx, geometry.fy, length, angle)
-    beyond_orientations = _motion_r2(oriented, geometry.fx, geometry.fy, length, angle)
+    template = _log_motion_templates(geometry.fx, geometry.fy, length, [angle])
+    score = float(r2_gains(target(log_power, geometry.trend_basis), template)[0])
+    beyond_orientations = float(r2_gains(oriented, template)[0])
     if length >= MIN_LENGTH_PX and beyond_orientations < MIN_ORIENTED_SHARE * score:
         score = beyond_orientations
     return MotionFit(length - MOTION_LENGTH_BIAS_PX[spectrum.linear_light], angle, score)

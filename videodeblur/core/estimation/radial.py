@@ -98,21 +98,24 @@ def _profile_templates(model: RadialModel, tile_px: int, eps: float) -> np.ndarr
     return detrend_normalise(np.log(_transfer_squared_at_bins(model, tile_px) + eps), geometry.grid.trend)
 
 
-def radial_search(spectrum: BlurSpectrum, model: RadialModel, floors: tuple[float, ...] | None = None) -> RadialFit:
+def radial_search(spectrum: BlurSpectrum, model: RadialModel,
+                  scoring_floors: tuple[float, ...] | None = None) -> RadialFit:
     """The size of ``model``'s kernel that best explains a spectrum.
 
     Parameters
     ----------
     spectrum : BlurSpectrum
     model : RadialModel
-    floors : tuple of float, optional
-        The template depths to try instead of the model's own.
+    scoring_floors : tuple of float, optional
+        Score the fit by the best template among these depths only (a subset of the model's);
+        the size is still the best over all of them. None: the best template scores.
 
     Returns
     -------
     RadialFit
-        The size (sub-grid, from a parabola through the profile correlation's peak), its R^2
-        gain on all bins, and the template depth that fitted best.
+        The size (sub-grid, from a parabola through the profile correlation's peak), the R^2
+        gain on all bins of the scoring template, and the depth of the template the size is
+        from.
     """
     geometry = geometry_for(spectrum.tile_px)
     log_power = log_spectrum(spectrum, geometry)
@@ -123,14 +126,16 @@ def radial_search(spectrum: BlurSpectrum, model: RadialModel, floors: tuple[floa
     subset = geometry.coarse_selected
     coarse_rho = geometry.rho[subset]
     coarse_target = target(log_power[subset], geometry.coarse_trend_basis)
-    best = None
-    for eps in model.floors if floors is None else floors:
+    candidates = []  # (coarse R^2 gain, size, depth)
+    for eps in model.floors:
         scores = _profile_templates(model, spectrum.tile_px, eps) @ normalised
         for k in local_maxima(scores, model.candidates, circular=False):
             size = float(sizes[k] + parabolic_peak(scores, k) * (sizes[1] - sizes[0]))
-            score = r2_gain(coarse_target, model.log_template(size, coarse_rho, eps))
-            if best is None or score > best[0]:
-                best = (score, size, eps)
-    _, size, eps = best
+            candidates.append((r2_gain(coarse_target, model.log_template(size, coarse_rho, eps)), size, eps))
+    # The first of equal scores, as a strict comparison in the order tried would keep.
+    best = max(candidates, key=lambda c: c[0])
+    scoring = best if scoring_floors is None else max((c for c in candidates if c[2] in scoring_floors),
+                                                      key=lambda c: c[0])
+    _, size, eps = scoring
     score = r2_gain(target(log_power, geometry.trend_basis), model.log_template(size, geometry.rho, eps))
-    return RadialFit(size, score, eps)
+    return RadialFit(best[1], score, best[2])
