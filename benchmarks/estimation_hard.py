@@ -16,6 +16,8 @@ linear light as ``deconvolution.light = "auto"`` does for an untagged SDR clip):
 - bbb letterboxed: 2.39:1 picture with black bars in a 16:9 frame, defocus r=3;
 - bbb interlaced: two fields from consecutive frames woven into each frame, defocus r=3;
 - bbb Gaussian: sigma 2 px (the kind must stay steady: switches are counted);
+- bbb over-exposed: exposed 2.5 x, so that a fifth of the pixels clip at white, defocus r=3 (clipped
+  areas fill a disk's zeros in: it must not be taken for a Gaussian);
 - bbb sharp and bikes sharp: nothing may be applied.
 
 A kernel applied is *right* when its kind is the blur's and angle error <= 4 deg and length
@@ -161,8 +163,12 @@ def clips(count: int, rng) -> dict[str, tuple[list[np.ndarray], object]]:
     pan = "pan onto BBB (one shot), motion 13@30"
     made[pan] = (h264(camera(pan_onto_picture(bbb[44], count), psf.motion(13.0, 30.0), rng), 18),
                  ("motion", {"length": 13.0, "angle": 30.0}))
+    # Drawn after the pan, for the same reason.
+    made["bbb over-exposed x2.5, defocus r=3"] = (
+        h264(camera(bbb[60 : 60 + count], psf.disk(3.0), rng, exposure=2.5), 18), ("defocus", {"radius": 3.0}))
     names = list(made)
-    names.insert(1, names.pop())
+    names.insert(1, names.pop(-2))
+    names.insert(5, names.pop())
     return {name: made[name] for name in names}
 
 

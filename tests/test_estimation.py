@@ -361,6 +361,34 @@ def test_a_decisive_disk_fit_does_not_spare_the_gaussian_search(photo):
     assert estimate.kind == "gaussian"
 
 
+def test_the_spectrum_counts_the_clipped_pixels_of_its_tiles():
+    from videodeblur.core.colour import linearisation
+
+    table = linearisation("bt709", 8, True).decode_table  # code 235 is white
+    codes = np.full((256, 256), 120, np.uint8)
+    codes[:64] = 240  # a quarter of the only tile above white
+    assert blur_spectrum(codes, light_table=table).clipped_share == pytest.approx(0.25)
+    assert blur_spectrum(codes).clipped_share == 0.0  # coded values: unknown, none counted
+
+
+def test_clipped_pixels_discount_the_evidence_for_a_gaussian(photo):
+    # Clipped areas fill a disk's zeros in, so a spectrum without rings says less of a Gaussian
+    # the more of it is clipped, and nothing from CLIPPED_SHARE_VOID on.
+    from dataclasses import replace
+
+    from videodeblur.core.estimation import gaussian
+
+    spectrum = blur_spectrum(blur_noisy(photo, psf.gaussian(2.5)))
+    clean = estimate_blur(spectrum)
+    assert clean.kind == "gaussian"
+    half = replace(spectrum, clipped_share=gaussian.CLIPPED_SHARE_VOID / 2)
+    assert estimate_blur(half, "gaussian").fit("gaussian").score == pytest.approx(clean.fit("gaussian").score / 2)
+    void = estimate_blur(replace(spectrum, clipped_share=gaussian.CLIPPED_SHARE_VOID))
+    assert void.fit("gaussian").score == 0.0
+    assert void.kind == "defocus"  # the disk, as before the Gaussian family
+    assert void.fit("gaussian").sigma_px == clean.fit("gaussian").sigma_px
+
+
 def test_a_sharp_photo_fits_no_gaussian(photo):
     estimate = estimate_blur(blur_spectrum(blur_noisy(photo, np.ones((1, 1)))), "gaussian")
     assert estimate.kind == "none", estimate

@@ -33,6 +33,13 @@ GAUSSIAN_TEMPLATE_EPS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.5)
 #: Gaussian imitate a disk.
 GAUSSIAN_SCORING_EPS = (0.03, 0.1, 0.2, 0.5)
 
+#: Share of clipped pixels (:attr:`BlurSpectrum.clipped_share`) at which a spectrum's lack of
+#: rings is no evidence of a Gaussian at all: clipped areas fill a disk's zeros in. A Gaussian's
+#: gain is discounted in proportion below it. Measured: a disk of radius 3 px on a Big Buck Bunny
+#: shot exposed 2.5 x (a fifth of the pixels clipped) fitted a Gaussian 3-10 % better than the
+#: disk on 73 % of its frames; unclipped disks 7 % worse to 7 % better.
+CLIPPED_SHARE_VOID = 0.1
+
 #: One candidate per depth: without rings, the profile correlation over sigma has a single peak.
 GAUSSIAN_CANDIDATES = 1
 
@@ -79,7 +86,9 @@ def estimate_gaussian(spectrum: BlurSpectrum) -> GaussianFit:
     Returns
     -------
     GaussianFit
-        Sigma in pixels and the R^2 gain that scores it.
+        Sigma in pixels and the R^2 gain that scores it, discounted by the share of clipped
+        pixels (:data:`CLIPPED_SHARE_VOID`).
     """
     fit = radial_search(spectrum, GAUSSIAN, GAUSSIAN_SCORING_EPS)
-    return GaussianFit(fit.size_px, fit.score)
+    evidence = max(0.0, 1.0 - spectrum.clipped_share / CLIPPED_SHARE_VOID)
+    return GaussianFit(fit.size_px, fit.score * evidence)

@@ -42,12 +42,16 @@ class BlurSpectrum:
     linear_light : bool
         Taken from a frame in linear light (else from coded values): the estimators' small
         systematic errors differ between the two.
+    clipped_share : float
+        Share of the tiles' pixels at or above the sensor's white (:data:`CLIPPED_LIGHT`; known
+        only in linear light, else 0). Clipped areas fill in a blur's zeros.
     """
 
     power: np.ndarray
     tile_px: int
     tiles: int
     linear_light: bool = False
+    clipped_share: float = 0.0
 
 
 @functools.lru_cache(maxsize=8)
@@ -126,6 +130,7 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
             tiles[n] = window
         else:
             _look_up(light_table, window, tiles[n])
+    clipped_share = 0.0 if light_table is None else float(np.count_nonzero(tiles >= CLIPPED_LIGHT)) / tiles.size
     tiles -= tiles.mean(axis=(1, 2), keepdims=True)
     tiles *= _hann_2d(tile_px)
     if transform is not None:
@@ -141,7 +146,11 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     interleaved = spectra.view(spectra.real.dtype)
     squares = np.einsum("ijk,ijk->jk", interleaved, interleaved)
     power = (squares[:, 0::2] + squares[:, 1::2]).astype(np.float64) / len(tiles)
-    return BlurSpectrum(power, tile_px, len(tiles), linear_light or light_table is not None)
+    return BlurSpectrum(power, tile_px, len(tiles), linear_light or light_table is not None, clipped_share)
+
+
+#: Linear light at or above this (the sensor's white: 1.0 in the light tables' units) is clipped.
+CLIPPED_LIGHT = 1.0
 
 
 def _look_up(table: np.ndarray, codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -196,4 +205,5 @@ def average_spectra(spectra) -> BlurSpectrum:
     if any(s.tile_px != tile_px for s in spectra):
         raise InvalidParameterError("spectra to average must share a tile size")
     power = np.mean([s.power for s in spectra], axis=0)
-    return BlurSpectrum(power, tile_px, sum(s.tiles for s in spectra), spectra[0].linear_light)
+    clipped_share = float(np.mean([s.clipped_share for s in spectra]))
+    return BlurSpectrum(power, tile_px, sum(s.tiles for s in spectra), spectra[0].linear_light, clipped_share)
