@@ -44,9 +44,6 @@ GAUSSIAN_MIN_SCORE = 0.04
 
 DECISIVE_DEFOCUS_SCORE = 0.25
 
-#: Smaller blurs are left alone (:data:`videodeblur.core.estimation.motion.MIN_LENGTH_PX`).
-MIN_LENGTH_PX = MIN_LENGTH_PX
-
 MIN_RADIUS_PX = 1.2
 
 MIN_SIGMA_PX = 0.8

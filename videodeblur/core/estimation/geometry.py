@@ -167,11 +167,7 @@ def target(log_power: np.ndarray, trend: np.ndarray) -> Target:
 
 def r2_gain(target: Target, template: np.ndarray) -> float:
     """Fraction of the detrended 2-D log spectrum's variance that ``template`` explains."""
-    t = template - target.trend @ (target.trend.T @ template)
-    tt, ty = float(t @ t), float(t @ target.values)
-    if tt <= 0.0 or target.energy <= 0.0 or ty <= 0.0:
-        return 0.0
-    return ty**2 / (tt * target.energy)
+    return float(r2_gains(target, template[None, :])[0])
 
 
 def r2_gains(target: Target, templates: np.ndarray) -> np.ndarray:

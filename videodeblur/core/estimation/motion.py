@@ -110,13 +110,6 @@ def _motion_templates(tile_px: int, stride: int = 1) -> np.ndarray:
     return detrend_normalise(np.log(transfer**2 + TEMPLATE_EPS), geometry.grid.trend)
 
 
-def _direction_u(fx: np.ndarray, fy: np.ndarray, angle_deg: float) -> np.ndarray:
-    # Frequencies along the motion direction (cos theta, -sin theta) in (x, row) coordinates:
-    # angles are counter-clockwise as displayed, and rows grow downwards.
-    theta = math.radians(angle_deg)
-    return np.abs(fx * math.cos(theta) - fy * math.sin(theta))
-
-
 @dataclass(frozen=True)
 class _Bins:
     """The frequency bins a motion search profiles, with their log power and profile grid."""
@@ -185,6 +178,8 @@ def _log_motion_templates(fx: np.ndarray, fy: np.ndarray, length_px: float, angl
                           eps: float = TEMPLATE_EPS) -> np.ndarray:
     """``log(sinc^2(L u) + eps)`` at the bins (fx, fy) for one length and several directions, one
     row per direction, in single precision (a quarter of the cost of ``np.sinc`` in double)."""
+    # Frequencies along the motion direction (cos theta, -sin theta) in (x, row) coordinates:
+    # angles are counter-clockwise as displayed, and rows grow downwards.
     theta = np.deg2rad(np.asarray(angles_deg, dtype=np.float64)).astype(np.float32)[:, None]
     x = np.float32(math.pi * length_px) * np.abs(fx * np.cos(theta) - fy * np.sin(theta))
     sinc_squared = np.divide(np.square(np.sin(x)), np.square(x), out=np.ones_like(x), where=x > 1e-6)

@@ -59,11 +59,10 @@ class RadialModel:
 
 @dataclass(frozen=True)
 class RadialFit:
-    """The size that best explains a spectrum, its R^2 gain and the floor depth it fitted."""
+    """The size that best explains a spectrum and its R^2 gain."""
 
     size_px: float
     score: float
-    floor: float
 
 
 @functools.lru_cache(maxsize=4)
@@ -113,9 +112,8 @@ def radial_search(spectrum: BlurSpectrum, model: RadialModel,
     Returns
     -------
     RadialFit
-        The size (sub-grid, from a parabola through the profile correlation's peak), the R^2
-        gain on all bins of the scoring template, and the depth of the template the size is
-        from.
+        The size (sub-grid, from a parabola through the profile correlation's peak) and the
+        R^2 gain on all bins of the scoring template.
     """
     geometry = geometry_for(spectrum.tile_px)
     log_power = log_spectrum(spectrum, geometry)
@@ -138,4 +136,4 @@ def radial_search(spectrum: BlurSpectrum, model: RadialModel,
                                                       key=lambda c: c[0])
     _, size, eps = scoring
     score = r2_gain(target(log_power, geometry.trend_basis), model.log_template(size, geometry.rho, eps))
-    return RadialFit(best[1], score, best[2])
+    return RadialFit(best[1], score)

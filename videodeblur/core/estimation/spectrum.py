@@ -25,6 +25,9 @@ MIN_TILE_PX = 64
 #: At most this many tiles per frame, evenly spread (a 1080p frame gives 3 x 5).
 MAX_TILES = 16
 
+#: Linear light at or above this (the sensor's white: 1.0 in the light tables' units) is clipped.
+CLIPPED_LIGHT = 1.0
+
 
 @dataclass(frozen=True)
 class BlurSpectrum:
@@ -147,10 +150,6 @@ def blur_spectrum(luma: np.ndarray, tile_px: int = TILE_PX, max_tiles: int = MAX
     squares = np.einsum("ijk,ijk->jk", interleaved, interleaved)
     power = (squares[:, 0::2] + squares[:, 1::2]).astype(np.float64) / len(tiles)
     return BlurSpectrum(power, tile_px, len(tiles), linear_light or light_table is not None, clipped_share)
-
-
-#: Linear light at or above this (the sensor's white: 1.0 in the light tables' units) is clipped.
-CLIPPED_LIGHT = 1.0
 
 
 def _look_up(table: np.ndarray, codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
