@@ -189,6 +189,34 @@ def test_point_lights_come_back_as_points_not_bullseyes():
         assert np.median(out[r - 6:r + 7, c - 6:c + 7]) < 80
 
 
+def test_every_lamp_is_found_on_a_small_blur():
+    """Lamps are looked for on 4 x 4 block means: a 3 x white lamp under a radius-2.5 disk is
+    found too (a Gaussian pyramid's decimation spread it below the threshold)."""
+    for seed in range(3):
+        codes, _, spots = lamps_at_night(radius=2.5, seed=seed)
+        out = np.empty_like(codes)
+        result = FrameDeconvolver(psf.disk(2.5), codes.shape).restore(
+            codes, out=out, coding=LinearLight(linearisation("bt709", 8, True)))
+        assert result.point_lights == len(spots)
+        assert all(out[r, c] >= 250 for r, c in spots)
+
+
+def test_the_block_median_matches_the_float_median():
+    import cv2
+
+    from videodeblur.restoration import highlights
+
+    rng = np.random.default_rng(3)
+    scale = 6859.6
+    small = (rng.gamma(0.5, 0.2, (60, 90)) * scale).astype(np.float32)
+    small[::7, ::5] *= 30  # lamps
+    small[3, 3] = -50.0  # a ring's undershoot counts as black
+    expected = np.minimum(cv2.medianBlur(np.maximum(small, 0), 5), highlights.MEDIAN_LIGHT_RANGE * scale)
+    got = highlights._median5(small, scale)
+    assert np.abs(got - expected).max() / scale < 2e-3
+    assert np.abs(got - expected)[expected <= scale].max() / scale < 2.5e-4
+
+
 # ------------------------------------------------------------------------- the command line
 
 
