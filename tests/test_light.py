@@ -201,6 +201,27 @@ def test_every_lamp_is_found_on_a_small_blur():
         assert all(out[r, c] >= 250 for r, c in spots)
 
 
+def test_small_bright_blobs_are_not_taken_for_points():
+    """A blob of light a few pixels across (a bright spot of texture) correlates with the point
+    spread too; taken for a point it would become one bright pixel in a dark ring."""
+    import cv2
+
+    rng = np.random.default_rng(4)
+    scene = 0.03 + 0.02 * rng.random((160, 192))
+    blobs = [(40, 50), (40, 140), (110, 60), (120, 150)]
+    for r, c in blobs:
+        scene[r - 2:r + 3, c - 2:c + 3] = cv2.getGaussianKernel(5, 1.2) @ cv2.getGaussianKernel(5, 1.2).T * 20
+    blurred = cv2.filter2D(scene.astype(np.float32), -1, psf.gaussian(1.5), borderType=cv2.BORDER_REFLECT)
+    codes = np.clip(np.rint(to_codes(np.clip(blurred + rng.normal(0, 0.0015, scene.shape), 0, 1))), 0, 255)
+    codes = codes.astype(np.uint8)
+    out = np.empty_like(codes)
+    result = FrameDeconvolver(psf.gaussian(1.5), codes.shape).restore(
+        codes, out=out, coding=LinearLight(linearisation("bt709", 8, True)))
+    assert result.point_lights == 0
+    for r, c in blobs:  # each comes back as a blob of bright pixels, not a single one
+        assert out[r - 1:r + 2, c - 1:c + 2].min() >= 200
+
+
 def test_the_block_median_matches_the_float_median():
     import cv2
 

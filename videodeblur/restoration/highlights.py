@@ -21,6 +21,10 @@ import numpy as np
 MIN_EXCESS = 0.1
 #: The peak's neighbourhood must correlate this well with the point spread.
 MIN_CORRELATION = 0.8
+#: ... and not clearly better (by this much) with the point spread of a small patch of light
+#: this many pixels wide: a blob of texture a few pixels across also correlates with the point
+#: spread, and taken for a point it becomes one bright pixel in a dark ring.
+EXTENDED_SOURCE_PX, EXTENDED_MARGIN = 5, 0.02
 #: At most this many point lights per frame (a frame full of them is not a frame of lamps).
 MAX_POINTS = 500
 #: Detection works on a copy this many times smaller in each direction.
@@ -64,19 +68,20 @@ def clean_points(restored: np.ndarray, spread: np.ndarray, scale: float, backgro
     if len(candidates) == 0:
         return 0
     # Every candidate's neighbourhood at once: background (the median of its outer ring),
-    # amplitude (least squares on the spread) and the correlation with the spread.
+    # amplitude (least squares on the spread) and the correlations with the spread and with the
+    # spread of a small patch of light.
     # The fit reads a smaller neighbourhood than the rings reach: the core and the first ring
     # tell a point from texture, and the rest would only cost time.
     test = min(radius, max(4, int(np.argmax(np.cumsum(np.abs(spread[radius, radius:])) >=
                                             0.9 * np.abs(spread[radius, radius:]).sum())) + 3))
     core = spread[radius - test:radius + test + 1, radius - test:radius + test + 1]
     ring = np.hypot(*np.mgrid[-test:test + 1, -test:test + 1]) >= test - 1.5
-    kernel = core.ravel().astype(np.float64)
-    energy = float(kernel @ kernel)
+    kernels = np.stack([core.ravel(), cv2.blur(core, (EXTENDED_SOURCE_PX, EXTENDED_SOURCE_PX),
+                                               borderType=cv2.BORDER_CONSTANT).ravel()]).astype(np.float64)
     windows = np.lib.stride_tricks.sliding_window_view(restored, core.shape)
-    background, amplitude, correlation = _point_fits(windows[candidates[:, 0] - test, candidates[:, 1] - test],
-                                                     ring, kernel, energy)
-    passing = _is_point(background, amplitude, correlation, scale, background_max)
+    background, amplitude, correlation, extended = _point_fits(
+        windows[candidates[:, 0] - test, candidates[:, 1] - test], ring, kernels)
+    passing = _is_point(background, amplitude, correlation, extended, scale, background_max)
     if not passing.any():
         return 0
     # Only a passing candidate is taken out, and only a candidate near one can change its fit
@@ -87,11 +92,11 @@ def clean_points(restored: np.ndarray, spread: np.ndarray, scale: float, backgro
     taken: list[tuple[int, int]] = []
     for index in np.flatnonzero(near):
         row, column = candidates[index]
-        fit = (background[index], amplitude[index], correlation[index])
+        fit = (background[index], amplitude[index], correlation[index], extended[index])
         if any(abs(row - r) <= 2 * radius and abs(column - c) <= 2 * radius for r, c in taken):
             # A neighbour was just taken out: fit again on what is left (its rings are gone).
             patch = restored[row - test:row + test + 1, column - test:column + test + 1]
-            fit = tuple(v[0] for v in _point_fits(patch[None], ring, kernel, energy))
+            fit = tuple(v[0] for v in _point_fits(patch[None], ring, kernels))
         if not _is_point(*fit, scale, background_max):
             continue
         fitted_amplitude = fit[1]
@@ -102,21 +107,24 @@ def clean_points(restored: np.ndarray, spread: np.ndarray, scale: float, backgro
     return len(taken)
 
 
-def _is_point(background, amplitude, correlation, scale: float, background_max: float):
+def _is_point(background, amplitude, correlation, extended, scale: float, background_max: float):
     """Whether fits (arrays or numbers) are point lights: on a dark enough background, bright
-    enough and shaped like the point spread."""
+    enough, shaped like the point spread and not like a small patch's (``extended``)."""
     return ((background <= background_max * scale) & (amplitude > MIN_EXCESS * scale)
-            & (correlation >= MIN_CORRELATION))
+            & (correlation >= MIN_CORRELATION) & (extended <= correlation + EXTENDED_MARGIN))
 
 
-def _point_fits(patches: np.ndarray, ring: np.ndarray, kernel: np.ndarray, energy: float):
-    """(background, amplitude, correlation with the spread) of each patch, as arrays."""
+def _point_fits(patches: np.ndarray, ring: np.ndarray, kernels: np.ndarray):
+    """(background, amplitude on ``kernels[0]``, correlation with each of the two kernels) of
+    each patch, as arrays; the background is the median of the patch's ``ring``."""
     background = np.median(patches[:, ring], axis=1)
     flat = patches.reshape(len(patches), -1).astype(np.float64)
-    overlap = flat @ kernel - background * kernel.sum()
+    overlaps = flat @ kernels.T - background[:, None] * kernels.sum(axis=1)
+    energies = np.einsum("ij,ij->i", kernels, kernels)
     deviation_norm = np.sqrt(np.maximum(np.einsum("ij,ij->i", flat, flat) - 2 * background * flat.sum(axis=1)
                                         + background**2 * flat.shape[1], 1e-30))
-    return background, overlap / energy, overlap / (deviation_norm * np.sqrt(energy))
+    correlations = overlaps / (deviation_norm[:, None] * np.sqrt(energies))
+    return background, overlaps[:, 0] / energies[0], correlations[:, 0], correlations[:, 1]
 
 
 #: The 5 x 5 median of block means is taken on 16-bit square roots of the light, up to this
