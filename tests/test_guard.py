@@ -51,7 +51,12 @@ def test_the_rule_takes_a_smaller_kernel_only_where_it_clearly_explains_the_fram
     assert choose_scale({1.0: MAX_SPREAD, 0.65: 0.0}) == 1.0  # the kernel explains the frame
     assert choose_scale({1.0: 1.0, 0.85: 0.4, 0.65: 0.1, 0.45: 0.2}) == 0.65  # the best, not the first
     assert choose_scale({1.0: 1.0, 0.85: 0.45}) == 1.0  # halved, but neither good nor clearly better
-    assert choose_scale({1.0: 1.0, 0.85: CLEAR_IMPROVEMENT * 0.99}) == 0.85  # a texture no law fits
+    assert choose_scale({1.0: 1.0, 0.65: CLEAR_IMPROVEMENT * 0.99, 0.45: 0.9}) == 0.65  # a texture no law fits
+    # The spread still falling at the smallest copy: a flat spectrum, not a kernel too large.
+    assert choose_scale({1.0: 0.41, 0.85: 0.22, 0.75: 0.16, 0.65: 0.13, 0.55: 0.124, 0.45: 0.12}) == 1.0
+    # The mildest copy best, the next one far off: a spread jumping with the scale locates nothing.
+    assert choose_scale({1.0: 0.32, 0.85: 0.04, 0.75: 0.46, 0.65: 0.08, 0.45: 0.13}) == 1.0
+    assert choose_scale({1.0: 0.6, 0.85: 0.13, 0.75: 0.16, 0.65: 0.41, 0.45: 1.0}) == 0.85
     assert choose_scale({1.0: 1.0, 0.85: 0.9, 0.65: 0.8}) == 1.0  # too small a kernel: nothing helps
     assert choose_scale({1.0: 1.0}) == 1.0
 

@@ -21,6 +21,7 @@ Pure NumPy on arrays; no I/O, no threads.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -121,8 +122,16 @@ def choose_scale(spreads: dict[float, float]) -> float:
     1.0 where the full kernel explains the frame (spread up to :data:`MAX_SPREAD`). Else the
     smaller scale with the least spread, where that cuts the spread to :data:`MIN_IMPROVEMENT`
     of the full kernel's and either explains the frame or cuts it to :data:`CLEAR_IMPROVEMENT`
-    (a texture no power law fits well still tells a right kernel from a wrong one). A kernel
-    too small is not helped by shrinking it further, so it is kept.
+    (a texture no power law fits well still tells a right kernel from a wrong one), with two
+    exceptions where the spread does not locate the blur:
+
+    * the spread still falls at the smallest copy tried: the frame's spectrum is flatter than
+      any kernel's, not a kernel too large, and the full kernel is kept;
+    * the best is the mildest copy (``SCALES[0]``) and the next one does not explain the frame
+      at all: a spread that jumps between neighbouring scales (a periodic texture) locates
+      nothing, and the full kernel is kept.
+
+    A kernel too small is not helped by shrinking it further, so it is kept.
     """
     full = spreads[1.0]
     if full <= MAX_SPREAD:
@@ -131,8 +140,13 @@ def choose_scale(spreads: dict[float, float]) -> float:
     if best == 1.0:
         return 1.0
     least = spreads[best]
-    takes = least <= MIN_IMPROVEMENT * full and (least <= MAX_SPREAD or least <= CLEAR_IMPROVEMENT * full)
-    return best if takes else 1.0
+    if not (least <= MIN_IMPROVEMENT * full and (least <= MAX_SPREAD or least <= CLEAR_IMPROVEMENT * full)):
+        return 1.0
+    if best == min(spreads) and len(spreads) > 2:
+        return 1.0
+    if best == SCALES[0] and spreads.get(SCALES[1], math.inf) > MAX_SPREAD:
+        return 1.0
+    return best
 
 
 class KernelGuard:
