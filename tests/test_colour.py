@@ -83,35 +83,3 @@ def test_limited_range_codes():
 def test_unknown_curve_name_is_refused():
     with pytest.raises(InvalidParameterError, match="unknown transfer curve"):
         colour.linearisation("log", 8, True)
-
-
-@pytest.mark.parametrize("name, bits", [("bt709", 8), ("srgb", 8), ("bt709", 10), ("pq", 10), ("hlg", 12)])
-def test_one_pass_encoding_equals_clip_index_and_gather(name, bits):
-    """The compiled look-up (videodeblur.core.lookup) gives what NumPy's clip, truncation and
-    np.take give, on a strided view of a padded buffer, with non-finite and negative values."""
-    from videodeblur.core.lookup import encode_by_table
-
-    table = colour.linearisation(name, bits, True)
-    rng = np.random.default_rng(bits)
-    buffer = rng.uniform(-0.1, 1.3, (37, 70)).astype(np.float32) * np.float32(table.scale)
-    buffer[0, :6] = [np.nan, np.inf, -np.inf, -1.0, 0.0, 3e38]
-    view = buffer[:31, :53]  # rows longer than the view, as the FFT buffer's
-    root = table.exponent != 1.0
-    index = np.clip(np.nan_to_num(view, nan=0.0, posinf=table.index_limit, neginf=0.0), 0, table.index_limit)
-    expected = table.encode_table[(np.sqrt(np.sqrt(index)) if root else index).astype(np.intp)]
-    out = np.zeros((40, 60), table.encode_table.dtype)[3:34, 2:55]  # a view too
-    encode_by_table(view, table.encode_table, table.index_limit, root, out)
-    assert np.array_equal(out, expected)
-    assert out[0, 0] == table.encode_table[0] and out[0, 1] == table.encode_table[-1]
-    # Any shape through the Linearisation's own method.
-    flat = np.empty(view.size, out.dtype)
-    table.encode(np.ascontiguousarray(view).ravel(), flat, prescaled=True)
-    assert np.array_equal(flat, expected.ravel())
-
-
-def test_one_pass_encoding_refuses_a_table_too_short():
-    from videodeblur.core.lookup import encode_by_table
-
-    table = np.arange(10, dtype=np.uint8)
-    with pytest.raises(ValueError, match="beyond the table"):
-        encode_by_table(np.zeros((2, 2), np.float32), table, 10.0, False, np.empty((2, 2), np.uint8))

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from videodeblur.core import lookup
 from videodeblur.errors import InvalidParameterError
 
 
@@ -262,13 +261,20 @@ class Linearisation:
         """Linear light (float32) of an integer plane's codes."""
         return np.take(self.decode_table, plane, out=out, mode="clip")
 
-    def encode(self, linear: np.ndarray, out: np.ndarray, prescaled: bool = False) -> np.ndarray:
-        """Codes of linear light (2-D float32; ``prescaled``: already multiplied by
-        :attr:`scale`) into an integer array ``out`` (rounded, clipped to the codes)."""
-        scaled = np.asarray(linear, dtype=np.float32)
-        if not prescaled:
-            scaled = scaled * np.float32(self.scale)
-        return lookup.encode_by_table(scaled, self.encode_table, self.index_limit, self.exponent != 1.0, out)
+    def encode(self, linear: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Codes of linear light into an integer array ``out`` (rounded, clipped to the codes)."""
+        index = self.index(linear)
+        return np.take(self.encode_table, index, out=out, mode="clip")
+
+    def index(self, scaled: np.ndarray, prescaled: bool = False) -> np.ndarray:
+        """The table indexes of linear light (``prescaled``: already multiplied by :attr:`scale`),
+        clipped to the table."""
+        values = np.asarray(scaled, dtype=np.float32)
+        values = values if prescaled else values * np.float32(self.scale)
+        values = np.clip(values, np.float32(0.0), np.float32(self.index_limit))
+        if self.exponent != 1.0:
+            values = np.sqrt(np.sqrt(values))
+        return values.astype(np.int32)
 
     @property
     def index_limit(self) -> float:

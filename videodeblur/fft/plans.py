@@ -179,6 +179,17 @@ def _into(written: np.ndarray, target: np.ndarray) -> np.ndarray:
     return target
 
 
+def scratch(shape: tuple[int, int], dtype, purpose: str) -> np.ndarray:
+    """This thread's reusable array of ``shape`` and ``dtype`` for one ``purpose``: a fresh
+    8 MB array per frame costs more in page faults than the pass that fills it."""
+    cache = _thread_state.__dict__.setdefault("scratch", {})
+    key = (purpose, tuple(shape), np.dtype(dtype).str)
+    array = cache.get(key)
+    if array is None:
+        array = cache[key] = np.empty(shape, dtype=dtype)
+    return array
+
+
 def frame_transform(shape: tuple[int, int]) -> RealFFTPair:
     """This thread's :class:`RealFFTPair` for ``shape``, made once and then reused."""
     global transforms_built

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from videodeblur.core.colour import Linearisation, Transfer
+from videodeblur.fft.plans import scratch
 from videodeblur.restoration.methods import Scaling
 
 
@@ -143,7 +144,16 @@ class LinearLight(Coding):
             np.take(self.linearisation.decode_table, plane, out=target, mode="clip")
 
     def store(self, restored, out):
-        return self.linearisation.encode(restored, out, prescaled=True)
+        if self.linearisation.exponent != 1.0:
+            # In place: the buffer is the FFT buffer, rewritten by the next frame anyway.
+            np.clip(restored, np.float32(0.0), np.float32(self.linearisation.index_limit), out=restored)
+            cv2.sqrt(restored, dst=restored)
+            cv2.sqrt(restored, dst=restored)
+        # Truncated to integers; the table lookup clips indexes below 0 and beyond its end.
+        # np.take converts any other index type to intp first, a second pass over the frame.
+        index = scratch(restored.shape, np.intp, "table index")
+        np.copyto(index, restored, casting="unsafe")
+        return np.take(self.linearisation.encode_table, index, out=out, mode="clip")
 
     def white(self) -> float:
         return 1.0
