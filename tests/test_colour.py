@@ -83,3 +83,24 @@ def test_limited_range_codes():
 def test_unknown_curve_name_is_refused():
     with pytest.raises(InvalidParameterError, match="unknown transfer curve"):
         colour.linearisation("log", 8, True)
+
+
+@pytest.mark.parametrize("name, bits", [("bt709", 8), ("srgb", 8), ("bt709", 10), ("pq", 10), ("hlg", 12)])
+def test_linear_light_is_coded_back_from_a_view_of_the_transform_buffer(name, bits):
+    """The restoration's store (LinearLight.store) reads a strided view of the padded FFT buffer,
+    prescaled to table units, and clips what lies beyond the codes (far above white, below black)
+    as a clip of the coded values would."""
+    from videodeblur.restoration.coding import LinearLight
+
+    table = colour.linearisation(name, bits, True)
+    rng = np.random.default_rng(bits)
+    light = rng.uniform(-0.1, 1.3, (37, 70)).astype(np.float32)
+    light[0, :4] = [1e6, -1e6, -1.0, 0.0]
+    buffer = light * np.float32(table.scale)
+    view = buffer[:31, :53]  # rows longer than the view, as the FFT buffer's
+    expected = np.empty(view.shape, table.encode_table.dtype)
+    table.encode(light[:31, :53], expected)
+    out = np.zeros((40, 60), table.encode_table.dtype)[3:34, 2:55]
+    LinearLight(table).store(view.copy(), out)
+    assert np.array_equal(out, expected)
+    assert out[0, 0] == table.coded_range.largest_code and out[0, 1] == table.encode_table[0]
