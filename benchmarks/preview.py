@@ -64,7 +64,7 @@ def clip_facts(path: Path) -> tuple[int, list[int]]:
 
 
 def preview_command(clip: Path, frame: int, out: Path) -> list[str]:
-    command = [sys.executable, "-m", "videodeblur", "preview", str(clip), "--frame", str(frame), "-o", str(out)]
+    command = [sys.executable, "-m", "videodeblur", "preview", str(clip), "--frame", str(frame), "-o", str(out), "-y"]
     for setting in CONFIG:
         command += ["--set", setting]
     return command
