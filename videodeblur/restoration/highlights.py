@@ -29,6 +29,10 @@ EXTENDED_SOURCE_PX, EXTENDED_MARGIN = 5, 0.02
 MAX_POINTS = 500
 #: Detection works on a copy this many times smaller in each direction.
 DECIMATION = 4
+#: The 5 x 5 median of block means is taken on 16-bit square roots of the light, up to this
+#: many times white (OpenCV's 16-bit median is three times faster than its float one; the
+#: median of a monotonic function of the values is that function of their median).
+MEDIAN_LIGHT_RANGE = 64.0
 
 
 def point_spread_patch(resolution_spectrum, radius_px: int) -> np.ndarray:
@@ -125,12 +129,6 @@ def _point_fits(patches: np.ndarray, ring: np.ndarray, kernels: np.ndarray):
                                         + background**2 * flat.shape[1], 1e-30))
     correlations = overlaps / (deviation_norm[:, None] * np.sqrt(energies))
     return background, overlaps[:, 0] / energies[0], correlations[:, 0], correlations[:, 1]
-
-
-#: The 5 x 5 median of block means is taken on 16-bit square roots of the light, up to this
-#: many times white (OpenCV's 16-bit median is three times faster than its float one; the
-#: median of a monotonic function of the values is that function of their median).
-MEDIAN_LIGHT_RANGE = 64.0
 
 
 def _median5(small: np.ndarray, scale: float) -> np.ndarray:
