@@ -474,3 +474,18 @@ def test_estimates_that_disagree_are_not_averaged_into_a_kernel():
     estimates = [motion(float(rng.uniform(6, 40)), float(rng.uniform(0, 180)), 0.5) for _ in range(20)]
     rows, _ = run_tracker(estimates, 8)
     assert sum(row.spec.kind != "none" for row in rows) <= 1
+
+
+
+def test_a_blur_coming_into_view_is_not_extrapolated_beyond_its_estimates():
+    # A pan from a flat wall onto a picture, one shot: frames 0-7 see nothing; from frame 8 the
+    # 13 px blur shows, and its first frames, which show the least, estimate it too long (14.2
+    # falling to 13 px). A line through them would carry that slope back to the frames before
+    # (15.7 px at frame 4); the mean of what the window saw stays within the estimates.
+    estimates = ([none(0.02)] * 8 + [motion(length, 30.0, 0.5) for length in (14.2, 13.8, 13.4)]
+                 + [motion(13.0, 30.0, 0.5)] * 15)
+    rows, _ = run_tracker(estimates, 8)
+    taken = [row for row in rows[:8] if row.spec.kind != "none"]
+    assert len(taken) >= 4  # the frames before take the shot's kernel ...
+    for row in taken:
+        assert row.spec.kind == "motion" and 13.0 <= row.spec.get("length") <= 14.2, row  # ... within what was seen

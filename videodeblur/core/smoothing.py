@@ -51,7 +51,7 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return weighted_quantile(values, weights, 0.5)
 
 
-def smooth_at(offsets, values, confidences, half_window: int) -> np.ndarray:
+def smooth_at(offsets, values, confidences, half_window: int, follow_ramp: bool = True) -> np.ndarray:
     """Robust local-linear estimate of a parameter track at offset 0.
 
     Parameters
@@ -65,6 +65,10 @@ def smooth_at(offsets, values, confidences, half_window: int) -> np.ndarray:
         0..1 per sample.
     half_window : int
         ``W``: samples farther than ``W`` frames get no weight.
+    follow_ramp : bool
+        Fit a line and read it at offset 0 (the default). False: the robust weighted mean, for
+        a frame the samples do not surround where no ramp is known to go on (see
+        :func:`videodeblur.pipeline.schedules.smoothed_spec`).
 
     Returns
     -------
@@ -101,7 +105,7 @@ def smooth_at(offsets, values, confidences, half_window: int) -> np.ndarray:
     mean_offset = float(weights @ offsets) / total
     spread_offset = float(weights @ (offsets - mean_offset) ** 2) / total
     mean_value = (weights @ values) / total
-    if spread_offset < 0.25 or np.count_nonzero(weights) < 3:
+    if not follow_ramp or spread_offset < 0.25 or np.count_nonzero(weights) < 3:
         return mean_value
     slope = (weights * (offsets - mean_offset)) @ (values - mean_value) / (total * spread_offset)
     return mean_value + slope * (0.0 - mean_offset)

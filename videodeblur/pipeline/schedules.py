@@ -271,8 +271,9 @@ def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
     low confidence) hardly votes, one that is sharp (a short streak fits it well: high
     confidence) votes "none" firmly. The parameters are smoothed over the frames that decided
     that kind, by confidence, in the kind's smoothing coordinates
-    (:attr:`videodeblur.registry.PsfKind.to_coordinates`), and applied only where at least
-    :data:`MIN_AGREEING_FRAMES` of them agree with the result.
+    (:attr:`videodeblur.registry.PsfKind.to_coordinates`): a local line read at the frame, or
+    their mean where they all lie on one side of it inside the shot (the blur coming into view).
+    The kernel is applied only where at least :data:`MIN_AGREEING_FRAMES` of them agree with it.
     """
     votes: Counter = Counter()
     for r in window:
@@ -287,7 +288,14 @@ def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
     offsets = [r.index - index for r in members]
     confidences = [r.analysis.estimate.confidence for r in members]
     coordinates = np.array([kind.to_coordinates(r.analysis.estimate.fit(family).values) for r in members], float)
-    smoothed = smoothing.smooth_at(offsets, coordinates, confidences, half_window)
+    # Where the kind's frames all lie on one side of this frame (itself included) while the shot
+    # goes on beyond them, the blur has just come into view (or is leaving it): the first frames
+    # to show it show the least and estimate worst, and a line through them would carry their
+    # error on to the frames that see nothing. Their mean, with the better frames after them,
+    # is steadier. At a shot's ends the line still follows a ramp to the last frame.
+    one_sided = ((min(offsets) >= 0 and any(r.index < index for r in window))
+                 or (max(offsets) <= 0 and any(r.index > index for r in window)))
+    smoothed = smoothing.smooth_at(offsets, coordinates, confidences, half_window, follow_ramp=not one_sided)
     tolerance = max(smoothing.OUTLIER_FLOOR, AGREEMENT_SHARE * float(np.linalg.norm(smoothed)))
     agreeing = int(np.count_nonzero(np.linalg.norm(coordinates - smoothed, axis=1) <= tolerance))
     if agreeing < min(MIN_AGREEING_FRAMES, len(window)):
