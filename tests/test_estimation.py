@@ -633,7 +633,6 @@ def test_tiles_follow_the_texture_past_a_flat_part_of_the_frame(camera):
     assert abs(fit.length_px - 13.0) <= 1.0 and abs((fit.angle_deg - 30.0 + 90) % 180 - 90) <= 2.0
 
 
-
 def test_a_noisy_flat_wall_is_not_taken_for_texture(camera):
     # The board of the test above with a bright wall's shot noise: pixel by pixel, the noise
     # is as rough as the picture, but it shows no blur. Its tiles stay out of the spectrum.
@@ -647,6 +646,7 @@ def test_a_noisy_flat_wall_is_not_taken_for_texture(camera):
     assert noisy.tiles == clean.tiles < MAX_TILES
     fit = estimation.estimate_blur(noisy, "motion").fit("motion")
     assert abs(fit.length_px - 13.0) <= 1.0 and abs((fit.angle_deg - 30.0 + 90) % 180 - 90) <= 2.0
+
 
 @pytest.mark.parametrize("bit_depth", [8, 10])
 def test_light_table_gives_the_spectrum_of_the_linearised_frame(camera, bit_depth):

@@ -476,7 +476,6 @@ def test_estimates_that_disagree_are_not_averaged_into_a_kernel():
     assert sum(row.spec.kind != "none" for row in rows) <= 1
 
 
-
 def test_a_blur_coming_into_view_is_not_extrapolated_beyond_its_estimates():
     # A pan from a flat wall onto a picture, one shot: frames 0-7 see nothing; from frame 8 the
     # 13 px blur shows, and its first frames, which show the least, estimate it too long (14.2
