@@ -488,3 +488,14 @@ def test_a_blur_coming_into_view_is_not_extrapolated_beyond_its_estimates():
     assert len(taken) >= 4  # the frames before take the shot's kernel ...
     for row in taken:
         assert row.spec.kind == "motion" and 13.0 <= row.spec.get("length") <= 14.2, row  # ... within what was seen
+
+
+def test_a_focus_pull_that_starts_on_sharp_frames_is_followed_after_its_first_frame():
+    # Sharp frames (a firm "none"), then a radius growing 0.1 px per frame: the first blurred
+    # frame takes its window's mean (the kernel's frames all lie after it), the rest the line.
+    truth = [None] * 10 + [1.5 + 0.1 * i for i in range(30)]
+    rows, _ = run_tracker([none(0.6) if t is None else defocus(t, 0.6) for t in truth], 8)
+    assert {row.spec.kind for row in rows[:10]} == {"none"}
+    errors = [row.spec.get("radius") - t for row, t in zip(rows[10:], truth[10:])]
+    assert 0.0 < errors[0] <= 0.3
+    assert max(abs(e) for e in errors[1:]) <= 0.05 + 1e-9
