@@ -16,6 +16,13 @@ the per-bin amplitudes shows the kernel does not explain the frame, smaller copi
 that explains it well: a wrong guess degrades to "not much sharper", not to damage. No smaller
 copy explains a frame whose kernel is too small, so such a kernel is kept.
 
+A power law is a loose model of a picture's spectrum (clipped highlights, point lights, periodic
+texture): on some frames a smaller copy fits it better than the right kernel, and on others the
+best fit is not the best copy. So the choice is checked by a second, independent test that needs
+no model of the picture: generalised cross-validation (Golub, Heath and Wahba 1979; Reeves and
+Mersereau 1992 use it to identify a blur), which scores how well each copy's restoration, as it
+would be applied, predicts every frequency of the frame from the others (:func:`confirm_scale`).
+
 Pure NumPy on arrays; no I/O, no threads.
 """
 
@@ -45,6 +52,10 @@ CLEAR_IMPROVEMENT = 0.3
 ALPHA_GRID = np.round(np.arange(0.0, 2.001, 0.1), 2)
 #: Bins of ``log q``.
 METRIC_BINS = 20
+#: A clear difference of generalised cross-validation scores (:func:`gcv_score`): a tenth of a
+#: decade. Right kernels held back by the spread alone score 0.9 to 1.6 times the full kernel's,
+#: kernels 1.5 times too large 0.08 to 0.7 (docs/quality.md, "Wrong guesses").
+GCV_MARGIN = 10.0 ** -0.1
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,7 @@ class KernelModel:
     bin_index: np.ndarray
     counts: np.ndarray
     model: np.ndarray
+    otf_power: np.ndarray
 
 
 def metric_bin_index(kernel: np.ndarray, padded_shape: tuple[int, int], flat_index: np.ndarray) -> np.ndarray:
@@ -89,7 +101,7 @@ def kernel_model(bin_index: np.ndarray, weight: np.ndarray, log_regulariser: np.
     counts = np.bincount(bin_index, weights=weight, minlength=METRIC_BINS)
     shapes = otf_power[None, :] * np.exp(-ALPHA_GRID[:, None] * log_regulariser[None, :])
     model = np.stack([np.bincount(bin_index, weights=weight * row, minlength=METRIC_BINS) for row in shapes])
-    return KernelModel(bin_index, counts, model)
+    return KernelModel(bin_index, counts, model, otf_power)
 
 
 def fit_spread(periodogram: np.ndarray, weight: np.ndarray, log_regulariser: np.ndarray, kernel: KernelModel,
@@ -149,6 +161,49 @@ def choose_scale(spreads: dict[float, float]) -> float:
     return best
 
 
+def confirm_scale(scale: float, scores: dict[float, float]) -> float:
+    """The scale :func:`choose_scale` chose, checked by generalised cross-validation.
+
+    ``scores`` holds :func:`gcv_score` of every copy tried (1.0 included). The copy with the
+    least score replaces ``scale`` where it is clearly lower (:data:`GCV_MARGIN`) and is not the
+    smallest copy tried (a score still falling there locates nothing, as a spread does not). The
+    result is kept only where it predicts the frame clearly better than the full kernel;
+    otherwise the full kernel is.
+    """
+    if scale == 1.0:
+        return 1.0
+    best = min(scores, key=scores.__getitem__)
+    if best not in (scale, min(scores)) and scores[best] <= GCV_MARGIN * scores[scale]:
+        scale = best
+    return scale if scores[scale] <= GCV_MARGIN * scores[1.0] else 1.0
+
+
+def gcv_score(periodogram: np.ndarray, weight: np.ndarray, log_regulariser: np.ndarray, otf_power: np.ndarray,
+              regularisation) -> float:
+    """Generalised cross-validation of a filter ``conj(H) / (|H|^2 + NSR)`` on a frame.
+
+    ``V = mean(|(1 - a) Y|^2) / mean(1 - a)^2`` with ``a = |H|^2 / (|H|^2 + NSR)`` the filter's
+    influence at each frequency (re-blurring the restored frame multiplies ``Y`` by ``a``), over
+    the sampled frequencies with their weights: the error of predicting each frequency of the
+    frame from the others under this kernel and regularisation. Lower is better; only ratios
+    between filters on the same frame mean anything.
+
+    Parameters
+    ----------
+    periodogram, weight, log_regulariser : numpy.ndarray
+        ``|Y|^2 / N``, the sample weights and ``log |P|^2`` at the sampled frequencies.
+    otf_power : numpy.ndarray
+        ``|H|^2`` at the same frequencies.
+    regularisation : Regularisation
+        ``NSR = weight * (|P|^2)^exponent`` (a constant ``weight`` for exponent 0).
+    """
+    nsr = regularisation.weight * np.exp(regularisation.exponent * log_regulariser)
+    residual_share = nsr / (otf_power + nsr)  # 1 - a
+    total = weight.sum()
+    error = (weight * residual_share**2 * periodogram).sum() / total
+    return float(error / max((weight * residual_share).sum() / total, 1e-150) ** 2)
+
+
 class KernelGuard:
     """Chooses, per frame, the kernel scale a linear method restores with (see the module).
 
@@ -185,21 +240,27 @@ class KernelGuard:
 
         return self._alternatives.get(scale, build)
 
-    def choose(self, spectrum: np.ndarray, noise: NoiseModel) -> tuple[object, float]:
+    def choose(self, spectrum: np.ndarray, noise: NoiseModel,
+               weighting: tuple[float, float] = (1.0, 0.0)) -> tuple[object, float]:
         """``(method, scale)`` for a frame of this ``spectrum`` whose noise under the full kernel
-        is ``noise``: the full kernel's method and 1.0 unless it over-reaches."""
+        is ``noise``: the full kernel's method and 1.0 unless it over-reaches. ``weighting`` is
+        the coding's weighting of the automatic regularisation (as the methods take it)."""
         # The frame's power at the samples, read once for every kernel tried.
         periodogram = power_at(spectrum, self.flat_index) / self.pixel_count
         spreads = {1.0: fit_spread(periodogram, self.weight, self.log_regulariser, self.full, noise)}
         if spreads[1.0] <= MAX_SPREAD:
             return self.method, 1.0
-        methods = {1.0: self.method}
+        candidates = {1.0: (self.method, self.full, noise)}
         for scale in SCALES:
             method, model = self._alternative(scale)
             if method.noise.needs_spatial_noise:  # shrunk too far to read its noise: not tried
                 continue
-            methods[scale] = method
-            spreads[scale] = fit_spread(periodogram, self.weight, self.log_regulariser, model,
-                                        method.noise.noise_for(None, spectrum))
+            candidates[scale] = (method, model, method.noise.noise_for(None, spectrum))
+            spreads[scale] = fit_spread(periodogram, self.weight, self.log_regulariser, model, candidates[scale][2])
         scale = choose_scale(spreads)
-        return methods[scale], scale
+        if scale != 1.0:
+            scores = {key: gcv_score(periodogram, self.weight, self.log_regulariser, model.otf_power,
+                                     method.regularisation_for(spectrum, frame_noise, weighting))
+                      for key, (method, model, frame_noise) in candidates.items()}
+            scale = confirm_scale(scale, scores)
+        return candidates[scale][0], scale

@@ -237,7 +237,7 @@ class LinearFilter:
         method, kernel_scale = self, 1.0
         if self.guard is not None:
             noise = self.noise.noise_for(None, spectrum)
-            method, kernel_scale = self.guard.choose(spectrum, noise)
+            method, kernel_scale = self.guard.choose(spectrum, noise, weighting)
         regularisation = method.regularisation_for(spectrum, noise if method is self else None, weighting)
         spectrum *= method.filter_for(regularisation.weight, regularisation.exponent,
                                       scaling.output_scale * scaling.input_scale)
