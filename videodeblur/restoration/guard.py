@@ -70,6 +70,8 @@ class KernelModel:
         Total weight of each bin.
     model : numpy.ndarray
         ``model[a, b] = sum over bin b of weight |H|^2 / (|P|^2)^ALPHA_GRID[a]``.
+    otf_power : numpy.ndarray
+        ``|H|^2`` at the samples (for :func:`gcv_score`).
     """
 
     bin_index: np.ndarray
