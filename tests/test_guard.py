@@ -126,8 +126,7 @@ def test_cross_validation_finds_the_copy_the_spread_misses(camera):
 @pytest.fixture(scope="module")
 def gaussian_two(camera):
     """A clean textured frame blurred in linear light by a Gaussian of sigma 2."""
-    sharp = moving_window(camera[60:, 40:], 1, 256, 224, noise_levels=0.3)
-    return sharp[0], blurred_frames(sharp, psf.gaussian(2.0))[0]
+    return lens_blurred_window(camera[60:, 40:], psf.gaussian(2.0))
 
 
 def restore(blurred, kernel, guard=True):
