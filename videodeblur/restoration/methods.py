@@ -214,15 +214,21 @@ class LinearFilter:
             response += np.float32(scale * (1.0 - self.strength))
         return response
 
-    def resolution(self, otf: np.ndarray, shape: tuple[int, int], regularisation: Regularisation) -> np.ndarray:
-        """``H G`` on another grid (``otf`` of the same kernel on ``shape``): the spectrum of the
-        filter's restored point spread (a point of light comes back as its inverse transform)."""
+    def response(self, otf: np.ndarray, shape: tuple[int, int], regularisation: Regularisation) -> np.ndarray:
+        """The filter ``G = conj(H) / (|H|^2 + NSR)`` at a regularisation on another grid
+        (``otf`` of the same kernel on ``shape``), at full strength, unscaled (complex128)."""
         lam, alpha = regularisation.weight, regularisation.exponent
         power = gradient_power(shape).astype(np.float64)
         nsr = np.full(power.shape, lam) if alpha == 0.0 else lam * power**alpha
         nsr[0, 0] = 0.0
-        h2 = np.abs(otf.astype(np.complex128)) ** 2
-        return h2 / np.maximum(h2 + nsr, 1e-30)
+        otf = otf.astype(np.complex128)
+        return np.conj(otf) / np.maximum(np.abs(otf) ** 2 + nsr, 1e-30)
+
+    def resolution(self, otf: np.ndarray, shape: tuple[int, int], regularisation: Regularisation) -> np.ndarray:
+        """``H G`` on another grid (``otf`` of the same kernel on ``shape``): the spectrum of the
+        filter's restored point spread (a point of light comes back as its inverse transform),
+        real and between 0 and 1."""
+        return (otf.astype(np.complex128) * self.response(otf, shape, regularisation)).real
 
     def restore(self, pair: RealFFTPair, frame_shape: tuple[int, int], coding,
                 weighting: tuple[float, float] = (1.0, 0.0)) -> tuple[np.ndarray, Regularisation]:
