@@ -15,6 +15,7 @@ import numpy as np
 
 from videodeblur.core.colour import Linearisation, Transfer
 from videodeblur.fft.plans import scratch
+from videodeblur.restoration.highlights import CLIPPED_CODED, MIN_CLIPPED_GROUP_PX
 from videodeblur.restoration.methods import Scaling
 
 
@@ -44,6 +45,11 @@ class Coding:
 
     def white(self) -> float | None:
         """The value of nominal white in the buffer's units, where that is known."""
+        return None
+
+    def clipped(self, plane: np.ndarray) -> np.ndarray | None:
+        """A uint8 mask (nonzero: clipped at the sensor's white) of ``plane``, or None where
+        no pixel is, or where clipping is not known (the values restored as they are)."""
         return None
 
 
@@ -124,6 +130,8 @@ class LinearLight(Coding):
         self.linearisation = linearisation
         self._eight_bit = linearisation.coded_range.bit_depth <= 8
         self._output_scale = float(linearisation.scale)
+        #: The least code counted as clipped (:data:`~videodeblur.restoration.highlights.CLIPPED_CODED`).
+        self.clipped_code = int(math.ceil(linearisation.coded_range.to_codes(CLIPPED_CODED) - 1e-9))
 
     def scaling(self) -> Scaling:
         return Scaling(1.0, self._output_scale, 0.0)
@@ -157,6 +165,10 @@ class LinearLight(Coding):
 
     def white(self) -> float:
         return 1.0
+
+    def clipped(self, plane):
+        mask = cv2.compare(plane, self.clipped_code, cv2.CMP_GE)
+        return mask if cv2.countNonZero(mask) >= MIN_CLIPPED_GROUP_PX else None
 
 
 class FloatLinearLight(Coding):

@@ -47,6 +47,12 @@ def validate_nsr(nsr):
     raise InvalidParameterError(f'nsr must be "auto" or a positive number, got {nsr!r}')
 
 
+#: Clipped pixels are grouped into regions on a grid of cells this many pixels wide; at most
+#: :data:`MAX_CLIPPED_REGIONS` regions (more: one around them all), and a region covering this
+#: share of the frame in one direction takes the whole of it (no wrapped copy).
+CLIPPED_GRID_PX, MAX_CLIPPED_REGIONS, CLIPPED_WHOLE_SHARE = 8, 16, 0.75
+
+
 class Restored(NamedTuple):
     """A restored frame, the regularisation its method chose for it, and the point lights
     taken back to points (:mod:`videodeblur.restoration.highlights`)."""
@@ -124,6 +130,7 @@ class FrameDeconvolver:
 
             self.method.guard = KernelGuard(self.method, self.kernel, shrunk_method)
         self._spreads: LockedLRU[np.ndarray] = LockedLRU(8)
+        self._clipped_filter_cache: LockedLRU[tuple] = LockedLRU(16)
 
     def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0,
                 output_scale: float = 1.0, output_offset: float = 0.0,
@@ -187,11 +194,20 @@ class FrameDeconvolver:
         taper_changes = [] if self.edgetaper and self.strength != 1.0 else None
         if self.edgetaper:
             edgetaper_inplace(buffer, self.taper_plan, taper_changes)
+        linear_light = coding.linear and hasattr(self.method, "resolution")
+        clipped = coding.clipped(frame) if linear_light else None
+        if clipped is not None:  # (the forward transform overwrites the light: keep the regions')
+            clipped_regions = [(index, mask, own, buffer[_grid(index)].copy())
+                               for index, mask, own in self._clipped_regions(clipped)]
         restored, regularisation = self.method.restore(pair, self.frame_shape, coding,
                                                        coding.regularisation_weighting(frame))
         points = 0
-        if coding.linear and self.strength > 0 and hasattr(self.method, "resolution"):
+        if linear_light:
             scaling = coding.scaling()
+            if clipped is not None:
+                for index, mask, own, light in clipped_regions:
+                    self._restore_clipped_light(pair.frame, index, mask, own, light, regularisation,
+                                                scaling.input_scale * scaling.output_scale)
             points = highlights.clean_points(restored, self.point_spread(regularisation),
                                              scaling.input_scale * scaling.output_scale)
         if taper_changes:
@@ -213,6 +229,77 @@ class FrameDeconvolver:
 
         return self._spreads.get(tuple(regularisation), build)
 
+    def _clipped_regions(self, clipped: np.ndarray) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
+        """The regions :func:`~videodeblur.restoration.highlights.restored_clipped_light` works
+        on: each group of at least
+        :data:`~videodeblur.restoration.highlights.MIN_CLIPPED_GROUP_PX` clipped pixels with a
+        margin of the restoration's reach around it (four kernel widths: less changes the
+        result; see :func:`_region_index`). Returns, per region, its indexes into the padded
+        frame (a slice or an index array per axis), its clipped pixels and those of its own
+        group."""
+        rows, columns = self.frame_shape
+        step = CLIPPED_GRID_PX
+        margin = max(8, 4 * max(self.kernel.shape))
+        cells = cv2.resize(clipped, (-(-columns // step), -(-rows // step)), interpolation=cv2.INTER_AREA)
+        reach = 2 * -(-margin // step) + 1
+        grown = cv2.dilate(cells, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach)))
+        count, labels = cv2.connectedComponents((grown > 0).astype(np.uint8), connectivity=8)
+        if count - 1 > MAX_CLIPPED_REGIONS:  # many small groups: one region around them all
+            count, labels = 2, (labels > 0).astype(np.int32)
+        # Each group's box: its clipped cells' bounding box and the margin, which may reach
+        # beyond the frame's edge (the region then wraps around, as the transform does).
+        clipped_labels = np.where(cells > 0, labels, 0)
+        boxes = []
+        for label in range(1, count):
+            own = clipped_labels == label
+            (top, bottom), (left, right) = ((span[0], span[-1] + 1) if len(span) else (0, 0) for span in
+                                            (np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))))
+            boxes.append((left * step - margin, top * step - margin,
+                          (right - left) * step + 2 * margin, (bottom - top) * step + 2 * margin))
+        # Clipped pixels per group, from the cells' shares (255: a whole cell).
+        sizes = np.bincount(labels.ravel(), weights=cells.ravel(), minlength=count) * (step * step / 255.0)
+        # Each clipped pixel's group (0: none), in the padded frame (MAX_CLIPPED_REGIONS < 256).
+        groups = np.zeros(self.padded_shape, np.uint8)
+        cv2.bitwise_and(cv2.resize(labels.astype(np.uint8), (columns, rows), interpolation=cv2.INTER_NEAREST),
+                        clipped, dst=groups[:rows, :columns])
+        regions = []
+        for label, (left, top, width, height) in enumerate(boxes, start=1):
+            if sizes[label] < highlights.MIN_CLIPPED_GROUP_PX:
+                continue
+            index = (_region_index(int(top), int(height), self.padded_shape[0]),
+                     _region_index(int(left), int(width), self.padded_shape[1]))
+            region_groups = groups[_grid(index)]
+            regions.append((index, region_groups > 0, region_groups == label))
+        return regions
+
+    def _restore_clipped_light(self, padded_restored: np.ndarray, index: tuple, clipped: np.ndarray, own: np.ndarray,
+                               light: np.ndarray, regularisation: Regularisation, scale: float) -> None:
+        """Add to the restored (padded) frame, in one region, the restoration of the light its
+        own group's clipped pixels lacked
+        (:func:`~videodeblur.restoration.highlights.restored_clipped_light`) at the strength,
+        ``s G d + (1 - s) d``, times ``scale`` (the buffer's units)."""
+        resolution, response = self._clipped_filters(regularisation, light.shape)
+        change, added = highlights.restored_clipped_light(light, clipped, resolution, response, kept=own)
+        change *= np.float32(self.strength * scale)
+        if self.strength != 1.0:
+            change += np.float32((1.0 - self.strength) * scale) * added
+        padded_restored[_grid(index)] += change
+
+    def _clipped_filters(self, regularisation: Regularisation, shape: tuple[int, int]):
+        """(``H G``, ``G``) of a region of ``shape`` at a regularisation, at the frequencies of
+        its half-resolution grid (cached: a shot's frames share a few)."""
+
+        def build():
+            kernel = self.kernel if regularisation.kernel_scale == 1.0 else \
+                psf_models.shrunk(self.kernel, regularisation.kernel_scale)
+            otf = psf2otf(kernel, shape)
+            response = self.method.response(otf, shape, regularisation)
+            low_rows = np.r_[0:shape[0] // 2 - shape[0] // 4, shape[0] - shape[0] // 4:shape[0]]
+            otf, response = (a[low_rows, : shape[1] // 4 + 1] for a in (otf, response))
+            return (otf.astype(np.complex128) * response).real, response
+
+        return self._clipped_filter_cache.get((tuple(regularisation), shape), build)
+
     def _untaper(self, restored: np.ndarray, changes: list, coding: Coding) -> None:
         """Take back what tapering changed, in the share (1 - strength) of the input the
         result holds: a strength of 0 gives the input exactly, borders included."""
@@ -224,6 +311,30 @@ class FrameDeconvolver:
             r1, c1 = min(rs.stop, rows), min(cs.stop, columns)
             if rs.start < r1 and cs.start < c1:
                 restored[rs.start:r1, cs.start:c1] -= factor * change[: r1 - rs.start, : c1 - cs.start]
+
+
+def _region_index(start: int, length: int, padded: int):
+    """Indexes along one axis of a region of the padded frame from ``start``, at least
+    ``length`` long, of an even size whose half is a fast transform size: a slice, an index
+    array where it wraps around, the whole axis where the region would cover most of it."""
+    size = 2 * cv2.getOptimalDFTSize(-(-max(length, 32) // 64) * 32)
+    if size >= padded * CLIPPED_WHOLE_SHARE:
+        if padded % 2 == 0:
+            return slice(0, padded)
+        size = min(size, padded - 1)  # (an odd axis: all of it but one line, still periodic enough)
+    start -= (size - length) // 2
+    start -= start % 2  # 2 x 2 blocks on the frame's own grid of blocks, as a whole-frame region's
+    if 0 <= start and start + size <= padded:
+        return slice(start, start + size)
+    return (start + np.arange(size)) % padded
+
+
+def _grid(index: tuple):
+    """``index`` (a slice or an index array per axis) as a NumPy index of the 2-D region."""
+    if isinstance(index[0], slice) and isinstance(index[1], slice):
+        return index
+    rows, columns = (np.arange(axis.stop)[axis] if isinstance(axis, slice) else axis for axis in index)
+    return np.ix_(rows, columns)
 
 
 def reflect_pad_inplace(buffer: np.ndarray, rows: int, columns: int) -> None:

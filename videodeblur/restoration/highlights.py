@@ -1,4 +1,15 @@
-"""Point lights come back as points: the restored point spread of a linear filter, taken out.
+"""Highlights without rings: clipped light estimated, point lights taken back to points.
+
+**Clipped light.** A sensor clips at white: a clipped area carries no information on how bright
+the light was, and a filter that takes its values as data sees a plateau at white where the
+blurred light went on rising. The plateau's edge does not fit the blur, and the filter answers
+it with rings (in daylight, around every blown sky and window). :func:`clipped_light` estimates
+the light at clipped pixels that the rest of the frame explains: the values ``y + d`` (``d >= 0``,
+only at clipped pixels) that the restoration's own re-blur ``T = H G`` reproduces, solved by a
+few conjugate-gradient steps (the missing-data treatment of Cho, Wang and Lee 2011 with the
+one-sided bound of Whyte et al. 2014: a clipped pixel was at least as bright as white).
+
+**Point lights.**
 
 A linear filter restores a point of light as its own point spread ``K = IFFT(H G)``: a compact
 peak with rings around it (the regularised zeros of the kernel). In linear light a street lamp
@@ -17,6 +28,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from videodeblur.fft.plans import RealFFTPair
+
+#: A pixel counts as clipped where its coded value is at least this fraction of white: a
+#: codec's error spreads a clipped area a few codes below white at its edge.
+CLIPPED_CODED = 0.977
+#: Conjugate-gradient steps of :func:`clipped_light` (each one transform pair of a quarter of the region).
+CLIPPED_STEPS = 8
+#: A group of fewer clipped pixels is left as it is: the light it lacked is too little to ring.
+MIN_CLIPPED_GROUP_PX = 16
+
 #: A peak must stand this far above its neighbourhood's median, in linear light (1 = white).
 MIN_EXCESS = 0.1
 #: The peak's neighbourhood must correlate this well with the point spread.
@@ -33,6 +54,113 @@ DECIMATION = 4
 #: many times white (OpenCV's 16-bit median is three times faster than its float one; the
 #: median of a monotonic function of the values is that function of their median).
 MEDIAN_LIGHT_RANGE = 64.0
+
+
+def clipped_light(light: np.ndarray, clipped: np.ndarray, resolution: np.ndarray,
+                  steps: int = CLIPPED_STEPS) -> np.ndarray:
+    """The light to add at clipped pixels so that the restoration explains the frame there.
+
+    With ``T`` the restoration's re-blur (``H G``, half spectrum ``resolution``), the clipped
+    pixels' values ``y_M + d`` are those that ``T`` reproduces: ``(I - T)_MM d = (T y - y)_M``,
+    a symmetric positive semi-definite system (``T`` is real and between 0 and 1 at every
+    frequency), solved by ``steps`` conjugate-gradient steps from ``d = 0``; then ``d`` is
+    bounded below by 0 (a clipped pixel was at least as bright as its value).
+
+    Parameters
+    ----------
+    light : numpy.ndarray
+        (rows, columns) float32 light, periodic as the transform sees it (a region of the frame
+        with a margin around the clipped pixels as wide as ``T``'s reach).
+    clipped : numpy.ndarray
+        Boolean mask of the clipped pixels, same shape.
+    resolution : numpy.ndarray
+        ``T``'s half spectrum on ``light.shape``, real.
+    steps : int
+        Conjugate-gradient steps (each one transform pair).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``d``: float32, 0 off ``clipped``, at least 0 on it.
+    """
+    pair = RealFFTPair(light.shape)
+    response = (resolution / light.size).astype(np.float32)
+    mask = clipped.astype(np.float32)
+
+    def unexplained(values: np.ndarray) -> np.ndarray:
+        """``(I - T) values`` on the clipped pixels, 0 elsewhere."""
+        pair.frame[...] = values
+        spectrum = pair.forward()
+        spectrum *= response
+        result = values - pair.inverse()
+        result *= mask
+        return result
+
+    increment = np.zeros(light.shape, np.float32)
+    residual = -unexplained(light)
+    direction = residual.copy()
+    energy = float(np.vdot(residual, residual))
+    for _ in range(steps):
+        product = unexplained(direction)
+        curvature = float(np.vdot(direction, product))
+        if energy <= 0.0 or curvature <= 0.0:
+            break
+        step = np.float32(energy / curvature)
+        increment += step * direction
+        residual -= step * product
+        next_energy = float(np.vdot(residual, residual))
+        direction *= np.float32(next_energy / energy)
+        direction += residual
+        energy = next_energy
+    np.maximum(increment, 0.0, out=increment)
+    return increment
+
+
+def restored_clipped_light(light: np.ndarray, clipped: np.ndarray, resolution: np.ndarray, response: np.ndarray,
+                           kept: np.ndarray | None = None, steps: int = CLIPPED_STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """The restoration of the light clipped pixels lacked, on a grid of half the resolution.
+
+    The light a clipped area lacked is blurred light, smooth at the scale of the kernel, so
+    :func:`clipped_light` solves for it on 2 x 2 block means (a quarter of the transforms'
+    work), with ``T`` and the filter ``G`` taken at the frequencies that grid holds; the
+    restored increment ``G d`` is interpolated back.
+
+    Parameters
+    ----------
+    light : numpy.ndarray
+        (rows, columns) float32 light, both even, periodic as the transform sees it.
+    clipped : numpy.ndarray
+        Boolean mask of the clipped pixels, same shape.
+    resolution, response : numpy.ndarray
+        ``H G`` (real) and ``G`` (complex) on the half grid's half spectrum: the full grid's at
+        the lowest ``rows / 2`` x ``columns / 2`` frequencies.
+    kept : numpy.ndarray, optional
+        Boolean mask: only the light found at these clipped pixels is restored (a region's own
+        group, where regions overlap: the rest is another region's); default all.
+    steps : int
+        Conjugate-gradient steps.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (``G d``, ``d``), both float32 of ``light.shape``: the change to the restored frame and
+        the light added to the clipped pixels.
+    """
+    rows, columns = light.shape
+    half = (rows // 2, columns // 2)
+    means = cv2.resize(light, half[::-1], interpolation=cv2.INTER_AREA)
+    half_clipped = cv2.resize(clipped.astype(np.uint8), half[::-1], interpolation=cv2.INTER_AREA) > 0
+    increment = clipped_light(means, half_clipped, resolution, steps)
+    if kept is not None:
+        increment *= cv2.resize(kept.astype(np.uint8), half[::-1], interpolation=cv2.INTER_AREA) > 0
+    pair = RealFFTPair(half)
+    pair.frame[...] = increment
+    spectrum = pair.forward()
+    spectrum *= (response / increment.size).astype(np.complex64)
+    change = cv2.resize(pair.inverse(), (columns, rows), interpolation=cv2.INTER_LINEAR)
+    added = cv2.resize(increment, (columns, rows), interpolation=cv2.INTER_LINEAR)
+    added *= clipped if kept is None else clipped & kept
+    return change, added
 
 
 def point_spread_patch(resolution_spectrum, radius_px: int) -> np.ndarray:
