@@ -199,21 +199,24 @@ class FrameDeconvolver:
             edgetaper_inplace(buffer, self.taper_plan, taper_changes)
         linear_light = coding.linear and hasattr(self.method, "resolution")
         clipped = coding.clipped(frame) if linear_light else None
+        clipped_regions = []
         if clipped is not None:  # (the forward transform overwrites the light: keep its block means)
+            # On an odd axis the blocks leave its last line out, and a region wrapping around it
+            # is periodic over one line less than the frame's transform: close enough for blurred light.
             half_shape = (self.padded_shape[0] // 2, self.padded_shape[1] // 2)
-            means = cv2.resize(buffer[: 2 * half_shape[0], : 2 * half_shape[1]], half_shape[::-1],
-                               interpolation=cv2.INTER_AREA)
-            clipped_regions = [(index, mask, own, means[_grid(index)])
-                               for index, mask, own in self._clipped_regions(clipped, half_shape)]
+            regions = self._clipped_regions(clipped, half_shape)
+            if regions:
+                means = cv2.resize(buffer[: 2 * half_shape[0], : 2 * half_shape[1]], half_shape[::-1],
+                                   interpolation=cv2.INTER_AREA)
+                clipped_regions = [(index, mask, own, means[_grid(index)]) for index, mask, own in regions]
         restored, regularisation = self.method.restore(pair, self.frame_shape, coding,
                                                        coding.regularisation_weighting(frame))
         points = 0
         if linear_light:
             scaling = coding.scaling()
-            if clipped is not None:
-                for index, mask, own, light in clipped_regions:
-                    self._restore_clipped_light(pair.frame, index, mask, own, light, regularisation,
-                                                scaling.input_scale * scaling.output_scale)
+            for index, mask, own, light in clipped_regions:
+                self._restore_clipped_light(pair.frame, index, mask, own, light, regularisation,
+                                            scaling.input_scale * scaling.output_scale)
             points = highlights.clean_points(restored, self.point_spread(regularisation),
                                              scaling.input_scale * scaling.output_scale)
         if taper_changes:
@@ -235,7 +238,8 @@ class FrameDeconvolver:
 
         return self._spreads.get(tuple(regularisation), build)
 
-    def _clipped_regions(self, clipped: np.ndarray, half_shape: tuple[int, int]) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
+    def _clipped_regions(self, clipped: np.ndarray,
+                         half_shape: tuple[int, int]) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
         """The regions :func:`~videodeblur.restoration.highlights.restored_clipped_light` works
         on, on the grid of 2 x 2 block means of the padded frame (``half_shape``): each group of
         at least :data:`~videodeblur.restoration.highlights.MIN_CLIPPED_GROUP_PX` clipped pixels
@@ -243,6 +247,8 @@ class FrameDeconvolver:
         :func:`_region_index`). Returns, per region, its indexes into that grid (a slice or an
         index array per axis), its clipped blocks (any pixel clipped) and its own group's."""
         rows, columns = self.frame_shape
+        if self.kernel.shape[0] > 2 * half_shape[0] or self.kernel.shape[1] > 2 * half_shape[1]:
+            return []  # (a kernel as large as an odd frame: no grid of blocks holds it)
         step = CLIPPED_GRID_PX
         margin = max(8, CLIPPED_MARGIN_KERNELS * max(self.kernel.shape))
         cells = cv2.resize(clipped, (-(-columns // step), -(-rows // step)), interpolation=cv2.INTER_AREA)
@@ -258,8 +264,10 @@ class FrameDeconvolver:
         blocks[:rows, :columns] = clipped[: 2 * half_shape[0], : 2 * half_shape[1]]
         blocks = cv2.resize(blocks, half_shape[::-1], interpolation=cv2.INTER_AREA)
         grid_step = step // 2
-        groups = np.repeat(np.repeat(labels.astype(np.uint8), grid_step, axis=0), grid_step, axis=1)
-        groups = np.pad(groups, ((0, max(0, half_shape[0] - groups.shape[0])), (0, max(0, half_shape[1] - groups.shape[1]))))
+        groups = np.zeros((max(half_shape[0], grid_step * labels.shape[0]),
+                           max(half_shape[1], grid_step * labels.shape[1])), np.uint8)
+        groups[: grid_step * labels.shape[0], : grid_step * labels.shape[1]] = np.repeat(
+            np.repeat(labels.astype(np.uint8), grid_step, axis=0), grid_step, axis=1)
         groups = np.where(blocks > 0, groups[: half_shape[0], : half_shape[1]], 0)
         regions = []
         for label in range(1, count):
