@@ -296,8 +296,12 @@ class FrameDeconvolver:
         change = highlights.restored_clipped_light(light, clipped, own, resolution, response)
         change *= np.float32(self.strength * scale)
         rows, columns = change.shape
-        padded_restored[_grid(tuple(_doubled(axis) for axis in index))] += cv2.resize(
-            change, (2 * columns, 2 * rows), interpolation=cv2.INTER_LINEAR)
+        change = cv2.resize(change, (2 * columns, 2 * rows), interpolation=cv2.INTER_LINEAR)
+        # Added block by block: a region wrapping around the frame's edge is up to four
+        # rectangles of it (fancy indexing would copy the region twice more).
+        for target_rows, source_rows in _pieces(_doubled(index[0])):
+            for target_columns, source_columns in _pieces(_doubled(index[1])):
+                padded_restored[target_rows, target_columns] += change[source_rows, source_columns]
 
     def _clipped_filters(self, regularisation: Regularisation, shape: tuple[int, int]):
         """(``H G``, ``G``) at a regularisation on a region of ``shape`` of the block grid: the
@@ -347,6 +351,16 @@ def _doubled(axis):
     if isinstance(axis, slice):
         return slice(2 * axis.start, 2 * axis.stop)
     return (2 * axis[:, None] + np.arange(2)).ravel()
+
+
+def _pieces(axis) -> list[tuple[slice, slice]]:
+    """An index along one axis (a slice, or an index array that runs up by one and wraps
+    around once) as (frame slice, region slice) pairs of contiguous runs."""
+    if isinstance(axis, slice):
+        return [(axis, slice(0, axis.stop - axis.start))]
+    breaks = np.flatnonzero(np.diff(axis) != 1) + 1
+    starts, stops = np.r_[0, breaks], np.r_[breaks, len(axis)]
+    return [(slice(int(axis[a]), int(axis[b - 1]) + 1), slice(int(a), int(b))) for a, b in zip(starts, stops)]
 
 
 def _grid(index: tuple):

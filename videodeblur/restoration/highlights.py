@@ -87,30 +87,31 @@ def clipped_light(light: np.ndarray, clipped: np.ndarray, resolution: np.ndarray
     response = (resolution / light.size).astype(np.float32)
     mask = clipped.astype(np.float32)
 
-    def unexplained(values: np.ndarray) -> np.ndarray:
-        """``(I - T) values`` on the clipped pixels, 0 elsewhere."""
+    def unexplained(values: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``(I - T) values`` on the clipped pixels, 0 elsewhere, into ``out``."""
         pair.frame[...] = values
         spectrum = pair.forward()
         spectrum *= response
-        result = values - pair.inverse()
-        result *= mask
-        return result
+        np.subtract(values, pair.inverse(), out=out)
+        out *= mask
+        return out
 
+    # (OpenCV's scaleAdd, a x + y in one pass, for the updates: no temporaries)
     increment = np.zeros(light.shape, np.float32)
-    residual = -unexplained(light)
+    residual = -unexplained(light, np.empty_like(increment))
     direction = residual.copy()
+    product = np.empty_like(increment)
     energy = float(np.vdot(residual, residual))
     for _ in range(steps):
-        product = unexplained(direction)
+        unexplained(direction, product)
         curvature = float(np.vdot(direction, product))
         if energy <= 0.0 or curvature <= 0.0:
             break
-        step = np.float32(energy / curvature)
-        increment += step * direction
-        residual -= step * product
+        step = energy / curvature
+        cv2.scaleAdd(direction, step, increment, dst=increment)
+        cv2.scaleAdd(product, -step, residual, dst=residual)
         next_energy = float(np.vdot(residual, residual))
-        direction *= np.float32(next_energy / energy)
-        direction += residual
+        cv2.scaleAdd(direction, next_energy / energy, residual, dst=direction)
         energy = next_energy
     np.maximum(increment, 0.0, out=increment)
     return increment
