@@ -49,7 +49,8 @@ class Coding:
 
     def clipped(self, plane: np.ndarray) -> np.ndarray | None:
         """A uint8 mask (nonzero: clipped at the sensor's white) of ``plane``, or None where
-        no pixel is, or where clipping is not known (the values restored as they are)."""
+        fewer than :data:`~videodeblur.restoration.highlights.MIN_CLIPPED_GROUP_PX` pixels are,
+        or where clipping is not known (the values restored as they are)."""
         return None
 
 

@@ -7,11 +7,10 @@ it with rings (in daylight, around every blown sky and window). :func:`clipped_l
 the light at clipped pixels that the rest of the frame explains: the values ``y + d`` (``d >= 0``,
 only at clipped pixels) that the restoration's own re-blur ``T = H G`` reproduces, solved by a
 few conjugate-gradient steps (the missing-data treatment of Cho, Wang and Lee 2011 with the
-one-sided bound of Whyte et al. 2014: a clipped pixel was at least as bright as white).
+one-sided bound of Whyte et al. 2014: a clipped pixel was at least as bright as its value), on
+2 x 2 block means of a region around each group of clipped pixels.
 
-**Point lights.**
-
-A linear filter restores a point of light as its own point spread ``K = IFFT(H G)``: a compact
+**Point lights.** A linear filter restores a point of light as its own point spread ``K = IFFT(H G)``: a compact
 peak with rings around it (the regularised zeros of the kernel). In linear light a street lamp
 is many times white, and against a dark background the rings of its ``a K`` are a bullseye.
 Where the restored frame holds a compact bright peak whose neighbourhood has the shape of
@@ -33,7 +32,7 @@ from videodeblur.fft.plans import RealFFTPair
 #: A pixel counts as clipped where its coded value is at least this fraction of white: a
 #: codec's error spreads a clipped area a few codes below white at its edge.
 CLIPPED_CODED = 0.977
-#: Conjugate-gradient steps of :func:`clipped_light` (each one transform pair of a quarter of the region).
+#: Conjugate-gradient steps of :func:`clipped_light` (each one transform pair of the region's block means).
 CLIPPED_STEPS = 8
 #: A group of fewer clipped pixels is left as it is: the light it lacked is too little to ring.
 MIN_CLIPPED_GROUP_PX = 16
