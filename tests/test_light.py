@@ -326,6 +326,20 @@ def test_a_clipped_group_is_solved_in_its_region_as_in_the_whole_frame(monkeypat
     assert np.abs(by_region.astype(int) - whole).max() <= 1
 
 
+def test_a_run_says_on_how_many_frames_clipped_highlights_were_completed(astronaut, tmp_path, capsys):
+    """The run's summary counts the frames whose clipped areas were completed, in one piece and
+    in segments; a frame with nothing clipped is not counted."""
+    overexposed_codes, _ = overexposed(astronaut)
+    dim = np.clip(np.rint((overexposed_codes.astype(float) - 16) * 0.7 + 16), 0, 255).astype(np.uint8)
+    clip = write_luma_clip(tmp_path / "sky.mkv", [overexposed_codes[:192, :256]] * 3 + [dim[:192, :256]])
+    settings = ["--set", "psf.kind=defocus", "--set", "psf.radius=6", "--set", "output.codec=ffv1", "-q"]
+    assert cli_main(["run", str(clip), "-o", str(tmp_path / "a.mkv"), *settings]) == 0
+    assert "clipped highlights completed on 3 frames" in capsys.readouterr().err
+    assert cli_main(["run", str(clip), "-o", str(tmp_path / "b.mkv"), *settings, "--set", "pipeline.backend=processes",
+                     "--set", "pipeline.segment_frames=2"]) == 0
+    assert "clipped highlights completed on 3 frames" in capsys.readouterr().err
+
+
 def test_the_block_median_matches_the_float_median():
     import cv2
 

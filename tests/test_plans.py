@@ -286,8 +286,8 @@ def test_restore_with_input_scale_equals_restoring_the_scaled_frame(camera, dtyp
     shape = (64, 80)
     frame = (camera[:64, :80] / scale).round().astype(dtype) if dtype != np.float64 else camera[:64, :80] * 2
     deconvolver = FrameDeconvolver(psf.disk(2), shape, method=method, nsr="auto")
-    scaled, scaled_regularisation, _ = deconvolver.restore(frame, input_scale=scale)
-    expected, regularisation, _ = deconvolver.restore((frame * np.float32(scale)).astype(np.float32))
+    scaled, scaled_regularisation = deconvolver.restore(frame, input_scale=scale)[:2]
+    expected, regularisation = deconvolver.restore((frame * np.float32(scale)).astype(np.float32))[:2]
     assert scaled_regularisation == pytest.approx(regularisation, rel=1e-4)
     np.testing.assert_allclose(scaled, expected, rtol=0, atol=1e-5)
     assert abs(float(scaled.mean()) - camera[:64, :80].mean()) < 0.01  # really in [0, 1] units

@@ -180,6 +180,8 @@ def _run_one(input_path, output_path, config, args) -> None:
     details = f" in {report.light}" if report.light else ""
     if report.point_lights:
         details += f", {report.point_lights} point lights kept as points"
+    if report.clipped_frames:
+        details += f", clipped highlights completed on {report.clipped_frames} frames"
     if report.held_back:
         details += (f", {report.held_back} held back to a smaller kernel (the frame showed less blur than the "
                     f"kernel given: try a smaller one)")

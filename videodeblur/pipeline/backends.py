@@ -137,7 +137,8 @@ def run_segmented(input_path: Path, output_path: Path, config: Config, *, overwr
     return report_type(output_path, total, copied, None if trimmed else info.frame_count, (),
                        light=records[plan[0]].light, notes=notes,
                        point_lights=sum(r.point_lights for r in records.values()),
-                       held_back=sum(r.held_back for r in records.values()), segments=len(plan),
+                       held_back=sum(r.held_back for r in records.values()),
+                       clipped_frames=sum(r.clipped_frames for r in records.values()), segments=len(plan),
                        segments_reused=reused)
 
 

@@ -66,6 +66,8 @@ class FrameRestorer:
         self._deconvolvers: LockedLRU[dict[int, FrameDeconvolver]] = LockedLRU(DECONVOLVER_CACHE_SIZE)
         #: Point lights taken back to points, over every frame restored (any thread).
         self.point_lights = 0
+        #: Frames whose light plane had clipped areas, the light they lacked estimated.
+        self.clipped_frames = 0
         #: Frames the guard held back to a smaller kernel (their light plane), and the scale of
         #: the most recent ones by frame index (:mod:`videodeblur.restoration.guard`).
         self.held_back = 0
@@ -106,9 +108,11 @@ class FrameRestorer:
         restored = np.empty(plane.shape, dtype=plane.dtype)
         result = deconvolver.restore(plane, out=restored, coding=self._codings[index])
         held = index == 0 and result.regularisation.kernel_scale < 1.0
-        if result.point_lights or held:
+        clipped = index == 0 and result.clipped_groups > 0
+        if result.point_lights or held or clipped:
             with self._count_lock:
                 self.point_lights += result.point_lights
+                self.clipped_frames += clipped
                 if held:
                     self.held_back += 1
                     if frame_index is not None:

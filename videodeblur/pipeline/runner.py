@@ -64,6 +64,9 @@ class RunReport:
         What the run assumed or decided that a user should know (said once each).
     point_lights : int
         Point lights taken back to points, over all frames.
+    clipped_frames : int
+        Frames with clipped areas whose lacking light was estimated
+        (:mod:`videodeblur.restoration.highlights`).
     held_back : int
         Frames the guard restored with a smaller kernel than the one given, because the frame
         showed less blur than it (:mod:`videodeblur.restoration.guard`).
@@ -82,6 +85,7 @@ class RunReport:
     notes: tuple[str, ...] = ()
     point_lights: int = 0
     held_back: int = 0
+    clipped_frames: int = 0
     segments: int = 0
     segments_reused: int = 0
 
@@ -313,4 +317,5 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
     return RunReport(output_path, frames, packets, declared, decode_errors,
                      light=light.description if light is not None else "",
                      notes=(light.note,) if light is not None and light.note else (),
-                     point_lights=getattr(restorer, "point_lights", 0), held_back=getattr(restorer, "held_back", 0))
+                     point_lights=getattr(restorer, "point_lights", 0), held_back=getattr(restorer, "held_back", 0),
+                     clipped_frames=getattr(restorer, "clipped_frames", 0))

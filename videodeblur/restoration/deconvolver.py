@@ -57,12 +57,14 @@ CLIPPED_MARGIN_KERNELS = 3
 
 
 class Restored(NamedTuple):
-    """A restored frame, the regularisation its method chose for it, and the point lights
-    taken back to points (:mod:`videodeblur.restoration.highlights`)."""
+    """A restored frame, the regularisation its method chose for it, the point lights taken
+    back to points and the groups of clipped pixels whose light was estimated
+    (:mod:`videodeblur.restoration.highlights`)."""
 
     image: np.ndarray
     regularisation: Regularisation
     point_lights: int = 0
+    clipped_groups: int = 0
 
 
 class FrameDeconvolver:
@@ -222,7 +224,7 @@ class FrameDeconvolver:
         if taper_changes:
             self._untaper(restored, taper_changes, coding)
         coding.store(restored, out)
-        return Restored(out, regularisation, points)
+        return Restored(out, regularisation, points, len(clipped_regions))
 
     def point_spread(self, regularisation: Regularisation) -> np.ndarray:
         """The restored point spread patch of a linear method at a regularisation (cached),
