@@ -64,12 +64,12 @@ class RunReport:
         What the run assumed or decided that a user should know (said once each).
     point_lights : int
         Point lights taken back to points, over all frames.
-    clipped_frames : int
-        Frames with clipped areas whose lacking light was estimated
-        (:mod:`videodeblur.restoration.highlights`).
     held_back : int
         Frames the guard restored with a smaller kernel than the one given, because the frame
         showed less blur than it (:mod:`videodeblur.restoration.guard`).
+    clipped_frames : int
+        Frames with clipped areas whose lacking light was estimated
+        (:mod:`videodeblur.restoration.highlights`).
     segments : int
         Segments the run was rendered in (0: in one piece, the threads backend).
     segments_reused : int
