@@ -130,7 +130,7 @@ class FrameDeconvolver:
         noise = getattr(self.method, "noise", None)
         if self.guard and hasattr(self.method, "guard") and noise is not None and not noise.needs_spatial_noise:
             def shrunk_method(scale: float):
-                otf = psf2otf(psf_models.shrunk(self.kernel, scale), self.padded_shape)
+                otf = psf2otf(self._kernel_at(scale), self.padded_shape)
                 return implementation(otf, self.padded_shape, nsr, self.strength)
 
             self.method.guard = KernelGuard(self.method, self.kernel, shrunk_method)
@@ -200,27 +200,17 @@ class FrameDeconvolver:
         if self.edgetaper:
             edgetaper_inplace(buffer, self.taper_plan, taper_changes)
         linear_light = coding.linear and hasattr(self.method, "resolution")
-        clipped = coding.clipped(frame) if linear_light else None
-        clipped_regions = []
-        if clipped is not None:  # (the forward transform overwrites the light: keep its block means)
-            # On an odd axis the blocks leave its last line out, and a region wrapping around it
-            # is periodic over one line less than the frame's transform: close enough for blurred light.
-            half_shape = (self.padded_shape[0] // 2, self.padded_shape[1] // 2)
-            regions = self._clipped_regions(clipped, half_shape)
-            if regions:
-                means = cv2.resize(buffer[: 2 * half_shape[0], : 2 * half_shape[1]], half_shape[::-1],
-                                   interpolation=cv2.INTER_AREA)
-                clipped_regions = [(index, mask, own, means[_grid(index)]) for index, mask, own in regions]
+        # (the forward transform overwrites the light: the clipped regions' is kept first)
+        clipped_regions = self._clipped_light_regions(frame, coding, buffer) if linear_light else []
         restored, regularisation = self.method.restore(pair, self.frame_shape, coding,
                                                        coding.regularisation_weighting(frame))
         points = 0
         if linear_light:
             scaling = coding.scaling()
+            scale = scaling.input_scale * scaling.output_scale
             for index, mask, own, light in clipped_regions:
-                self._restore_clipped_light(pair.frame, index, mask, own, light, regularisation,
-                                            scaling.input_scale * scaling.output_scale)
-            points = highlights.clean_points(restored, self.point_spread(regularisation),
-                                             scaling.input_scale * scaling.output_scale)
+                self._restore_clipped_light(pair.frame, index, mask, own, light, regularisation, scale)
+            points = highlights.clean_points(restored, self.point_spread(regularisation), scale)
         if taper_changes:
             self._untaper(restored, taper_changes, coding)
         coding.store(restored, out)
@@ -231,14 +221,34 @@ class FrameDeconvolver:
         times the strength (:func:`videodeblur.restoration.highlights.point_spread_patch`)."""
 
         def build() -> np.ndarray:
-            kernel = self.kernel if regularisation.kernel_scale == 1.0 else \
-                psf_models.shrunk(self.kernel, regularisation.kernel_scale)
+            kernel = self._kernel_at(regularisation.kernel_scale)
             radius = highlights.patch_radius(kernel.shape)
             size = cv2.getOptimalDFTSize(max(64, 4 * radius + 1))
             spectrum = self.method.resolution(psf2otf(kernel, (size, size)), (size, size), regularisation)
             return highlights.point_spread_patch(spectrum, radius) * np.float32(self.strength)
 
         return self._spreads.get(tuple(regularisation), build)
+
+    def _kernel_at(self, scale: float) -> np.ndarray:
+        """The kernel, or its copy shrunk to ``scale`` (the guard's, :func:`psf_models.shrunk`)."""
+        return self.kernel if scale == 1.0 else psf_models.shrunk(self.kernel, scale)
+
+    def _clipped_light_regions(self, frame: np.ndarray, coding: Coding, buffer: np.ndarray) -> list[tuple]:
+        """(indexes, clipped blocks, own group's blocks, block means of the light) of each region
+        whose clipped light :meth:`_restore_clipped_light` restores (none where ``coding`` knows
+        of no clipped group), read from the loaded, tapered ``buffer`` before it is transformed."""
+        clipped = coding.clipped(frame)
+        if clipped is None:
+            return []
+        # On an odd axis the blocks leave its last line out, and a region wrapping around it
+        # is periodic over one line less than the frame's transform: close enough for blurred light.
+        half_shape = (self.padded_shape[0] // 2, self.padded_shape[1] // 2)
+        regions = self._clipped_regions(clipped, half_shape)
+        if not regions:
+            return []
+        means = cv2.resize(buffer[: 2 * half_shape[0], : 2 * half_shape[1]], half_shape[::-1],
+                           interpolation=cv2.INTER_AREA)
+        return [(index, mask, own, means[_grid(index)]) for index, mask, own in regions]
 
     def _clipped_regions(self, clipped: np.ndarray,
                          half_shape: tuple[int, int]) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
@@ -310,10 +320,8 @@ class FrameDeconvolver:
         frame's frequencies that grid holds (cached: a shot's frames share a few)."""
 
         def build():
-            kernel = self.kernel if regularisation.kernel_scale == 1.0 else \
-                psf_models.shrunk(self.kernel, regularisation.kernel_scale)
             full = (2 * shape[0], 2 * shape[1])
-            otf = psf2otf(kernel, full)
+            otf = psf2otf(self._kernel_at(regularisation.kernel_scale), full)
             response = self.method.response(otf, full, regularisation)
             low_rows = np.r_[0:shape[0] - shape[0] // 2, full[0] - shape[0] // 2:full[0]]
             otf, response = (a[low_rows, : shape[1] // 2 + 1] for a in (otf, response))
