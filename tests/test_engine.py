@@ -112,3 +112,69 @@ def test_a_range_outside_its_pass_is_refused(focus_pull):
 
     with pytest.raises(ProcessingError, match="not inside the pass"):
         render(focus_pull, load_config(), 5, 9, context=(6, 20))
+
+
+def test_a_ctrl_c_while_the_decode_thread_starts_stops_all_reading(monkeypatch):
+    """Once decoded_in_background is left, nothing more is read from the events, even when
+    Ctrl-C lands inside Thread.start() (after the thread began, before it was joined): the
+    caller then closes the input, and demuxing a closed container crashes the process."""
+    import threading
+    import time
+
+    from videodeblur.pipeline import engine
+
+    left = threading.Event()
+    read_after_leaving = []
+
+    def events():
+        time.sleep(0.2)  # the decode thread is still taking its first event when Ctrl-C lands
+        for index in range(100):
+            if left.is_set():
+                read_after_leaving.append(index)
+            yield index
+
+    class InterruptedStart(threading.Thread):
+        def start(self):
+            super().start()
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine.threading, "Thread", InterruptedStart)
+    with pytest.raises(KeyboardInterrupt):
+        with engine.decoded_in_background(events(), queue_size=2):
+            pass
+    left.set()
+    time.sleep(0.5)
+    assert read_after_leaving == []
+
+
+def test_a_stop_signal_is_held_until_a_stop_point():
+    """Inside signals_at_safe_points Ctrl-C raises only at stop_point (never inside a lock the
+    main thread holds), once, and the handlers are as they were afterwards."""
+    import signal
+
+    from videodeblur.pipeline.runtime import signals_at_safe_points, stop_point
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with signals_at_safe_points():
+            with signals_at_safe_points():  # nested, as the engine's pass inside the decode thread's
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
+            reached = True  # nothing was raised where the signal came in
+            stop_point()
+    assert reached
+    assert signal.getsignal(signal.SIGINT) is before
+
+    with pytest.raises(KeyboardInterrupt):  # pending at the end: delivered on leaving
+        with signals_at_safe_points():
+            signal.raise_signal(signal.SIGINT)
+            reached_end = True
+    assert reached_end
+
+    with signals_at_safe_points():  # a second signal while cleaning up is not raised again
+        signal.raise_signal(signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            stop_point()
+        signal.raise_signal(signal.SIGINT)
+        stop_point()
+    assert signal.getsignal(signal.SIGINT) is before

@@ -192,8 +192,6 @@ class VideoReader:
 
     # -- reading ----------------------------------------------------------------
 
-    # -- reading ----------------------------------------------------------------
-
     def _iter_raw(self) -> Iterator:
         """Yield decoded ``av.VideoFrame`` and copy-stream ``av.Packet`` in demux order."""
         video = self.video_stream

@@ -31,6 +31,7 @@ from typing import Protocol
 
 from videodeblur.errors import ProcessingError, VideoDeblurError
 from videodeblur.io import FrameItem
+from videodeblur.pipeline.runtime import signals_at_safe_points, stop_point
 from videodeblur.pipeline.schedules import TrackRow
 
 #: Items (frames or packets) a decode thread may get ahead of the engine.
@@ -119,12 +120,13 @@ class FrameEngine:
         On any exception (Ctrl-C included) the queued work is cancelled before it propagates;
         the executor is the caller's to shut down.
         """
-        try:
-            for entry in events:
-                self.accept(entry, sink)
-            self.finish(sink)
-        finally:
-            self.cancel()
+        with signals_at_safe_points():
+            try:
+                for entry in events:
+                    self.accept(entry, sink)
+                self.finish(sink)
+            finally:
+                self.cancel()
         return self.frames_delivered, self.packets_delivered
 
     def accept(self, entry, sink: Sink) -> None:
@@ -226,9 +228,9 @@ def result_of(future: Future, what: str):
     try:
         while True:
             try:
-                return future.result(timeout=0.2)  # a timeout keeps the thread responsive to Ctrl-C
+                return future.result(timeout=0.2)  # the timeout lets a held Ctrl-C be taken
             except TimeoutError:
-                continue
+                stop_point()
     except VideoDeblurError:
         raise
     except Exception as error:  # noqa: BLE001 - reported with what was being done
@@ -250,10 +252,17 @@ def decoded_in_background(events: Iterable, queue_size: int = HANDOVER_QUEUE_SIZ
     """Iterate ``events`` in a decode thread, through a short bounded queue (backpressure).
 
     Yields an iterator of the events; an exception in the decode thread is re-raised by it.
-    On leaving, the decode thread is stopped and joined, whatever happened.
+    On leaving, whatever happened, the decode thread reads nothing more from ``events`` and has
+    ended (or never started), so the caller may close the input. Stop signals are taken at safe
+    points meanwhile (:func:`~videodeblur.pipeline.runtime.signals_at_safe_points`).
     """
     items: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
+    # Held while the decode thread takes the next event (demux and decode). Once the caller
+    # has held it after setting ``stop``, nothing more is read from ``events``, even by a thread
+    # whose start was interrupted by an exception and so cannot be joined: closing a container
+    # that another thread is demuxing crashes the process.
+    reading = threading.Lock()
 
     def put(entry) -> bool:
         while not stop.is_set():
@@ -266,8 +275,13 @@ def decoded_in_background(events: Iterable, queue_size: int = HANDOVER_QUEUE_SIZ
 
     def decode() -> None:
         try:
-            for event in events:
-                if not put(event):
+            pending = iter(events)
+            while True:
+                with reading:
+                    if stop.is_set():
+                        return
+                    event = next(pending, _END)
+                if event is _END or not put(event):
                     return
         except BaseException as error:  # noqa: BLE001 - handed to the engine's thread, which re-raises it
             put(_Failure(error))
@@ -276,8 +290,9 @@ def decoded_in_background(events: Iterable, queue_size: int = HANDOVER_QUEUE_SIZ
 
     def received() -> Iterator:
         while True:
+            stop_point()
             try:
-                entry = items.get(timeout=0.2)  # a timeout keeps the thread responsive to Ctrl-C
+                entry = items.get(timeout=0.2)  # the timeout lets a held Ctrl-C be taken
             except queue.Empty:
                 continue
             if entry is _END:
@@ -286,19 +301,22 @@ def decoded_in_background(events: Iterable, queue_size: int = HANDOVER_QUEUE_SIZ
                 raise entry.error
             yield entry
 
-    decoder = threading.Thread(target=decode, name="videodeblur-decode", daemon=True)
-    decoder.start()
-    try:
-        yield received()
-    finally:
-        stop.set()
-        # Unblock the decode thread if it waits on a full queue, then wait for it.
-        while decoder.is_alive():
-            try:
-                items.get(timeout=0.05)
-            except queue.Empty:
+    with signals_at_safe_points():
+        decoder = threading.Thread(target=decode, name="videodeblur-decode", daemon=True)
+        try:
+            decoder.start()
+            yield received()
+        finally:
+            stop.set()
+            with reading:
                 pass
-        decoder.join()
+            # Unblock the decode thread if it waits on a full queue, then let it end. (A thread
+            # whose start was interrupted may not count as alive yet; it reads nothing more.)
+            while decoder.is_alive():
+                try:
+                    items.get(timeout=0.05)
+                except queue.Empty:
+                    pass
 
 
 def render_range(reader, frames, schedule, restore: Callable | None, first: int, last: int, sink: Sink, *,

@@ -1,4 +1,5 @@
-"""The process settings a run works under: one BLAS thread, low-priority workers, no huge pages."""
+"""The process settings a run works under: one BLAS thread, low-priority workers, no huge pages,
+stop signals taken at safe points."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import functools
 import importlib
 import os
+import signal
 import sys
 import threading
 
@@ -89,3 +91,74 @@ def blas_controller():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
+
+
+#: Signals whose Python handler raises in the main thread (Ctrl-C's KeyboardInterrupt, the
+#: command line's SIGTERM and SIGHUP): inside :func:`signals_at_safe_points` they are held.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _HeldSignals:
+    """The state of :func:`signals_at_safe_points` (one per process: handlers are per process)."""
+
+    def __init__(self):
+        self.depth = 0
+        self.handlers: dict[int, object] = {}  # signal -> the handler it had on entry
+        self.pending: list[int] = []
+        self.delivered = False
+
+    def hold(self, signum, frame) -> None:
+        self.pending.append(signum)
+
+
+_held = _HeldSignals()
+
+
+@contextlib.contextmanager
+def signals_at_safe_points():
+    """Run the block with stop signals delivered only at :func:`stop_point`.
+
+    A Python signal handler runs in the main thread between any two bytecodes, so the
+    KeyboardInterrupt of Ctrl-C (or the command line's SIGTERM and SIGHUP) can land inside a
+    lock's acquire-release pair in ``queue`` or ``concurrent.futures`` and leave the lock held
+    (the run then hangs), or between starting the decode thread and the code that stops it
+    (the input is then closed while that thread demuxes it, which crashes). Inside this block
+    those signals are only recorded; :func:`stop_point`, called where the main thread waits,
+    hands the first one to the handler it had (which raises), outside every lock. Cleanup code
+    in the block is never interrupted; a signal still pending when the outermost block is left
+    is delivered then. Nested blocks share one state; in a thread other than the main one
+    (where Python runs no handler) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if _held.depth == 0:
+        _held.pending.clear()
+        _held.delivered = False
+        for number in STOP_SIGNALS:
+            handler = signal.getsignal(number)
+            if callable(handler):  # SIG_DFL and SIG_IGN do not raise: left as they are
+                _held.handlers[number] = handler
+                signal.signal(number, _held.hold)
+    _held.depth += 1
+    try:
+        yield
+    finally:
+        _held.depth -= 1
+        if _held.depth == 0:
+            handlers, _held.handlers = _held.handlers, {}
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
+            if _held.pending and not _held.delivered:
+                _held.delivered = True
+                number = _held.pending[0]
+                handlers[number](number, None)
+
+
+def stop_point() -> None:
+    """Deliver a stop signal held by :func:`signals_at_safe_points` (the first only): its
+    handler raises here. Call it where the main thread waits, holding no lock."""
+    if _held.pending and not _held.delivered and threading.current_thread() is threading.main_thread():
+        _held.delivered = True
+        number = _held.pending[0]
+        _held.handlers[number](number, None)
