@@ -131,6 +131,7 @@ class FrameEngine:
 
     def accept(self, entry, sink: Sink) -> None:
         """Take the next event in input order, then deliver what is ready without waiting."""
+        stop_point()  # each event, for executors that never wait (a preview's inline one)
         slot = _Slot(entry)
         self.pending.append(slot)
         if isinstance(entry, FrameItem):
