@@ -88,19 +88,26 @@ def test_unknown_curve_name_is_refused():
 @pytest.mark.parametrize("name, bits", [("bt709", 8), ("srgb", 8), ("bt709", 10), ("pq", 10), ("hlg", 12)])
 def test_linear_light_is_coded_back_from_a_view_of_the_transform_buffer(name, bits):
     """The restoration's store (LinearLight.store) reads a strided view of the padded FFT buffer,
-    prescaled to table units, and clips what lies beyond the codes (far above white, below black)
-    as a clip of the coded values would."""
-    from videodeblur.restoration.coding import LinearLight
+    prescaled to table units, and clips what lies beyond the codes (far above white, even beyond
+    an integer's range; below black) as a clip of the coded values would; its load reads the
+    codes' light into such a view. Both go by bands of rows: the frame here has several."""
+    from videodeblur.restoration.coding import LOOKUP_BAND_ROWS, LinearLight
 
     table = colour.linearisation(name, bits, True)
+    rows = 2 * LOOKUP_BAND_ROWS + 11
     rng = np.random.default_rng(bits)
-    light = rng.uniform(-0.1, 1.3, (37, 70)).astype(np.float32)
-    light[0, :4] = [1e6, -1e6, -1.0, 0.0]
+    light = rng.uniform(-0.1, 1.3, (rows + 6, 70)).astype(np.float32)
+    light[0, :5] = [1e6, -1e6, -1.0, 0.0, 1e20]
     buffer = light * np.float32(table.scale)
-    view = buffer[:31, :53]  # rows longer than the view, as the FFT buffer's
+    view = buffer[:rows, :53]  # rows longer than the view, as the FFT buffer's
     expected = np.empty(view.shape, table.encode_table.dtype)
-    table.encode(light[:31, :53], expected)
-    out = np.zeros((40, 60), table.encode_table.dtype)[3:34, 2:55]
+    table.encode(light[:rows, :53], expected)
+    out = np.zeros((rows + 9, 60), table.encode_table.dtype)[3:rows + 3, 2:55]
     LinearLight(table).store(view.copy(), out)
     assert np.array_equal(out, expected)
-    assert out[0, 0] == table.coded_range.largest_code and out[0, 1] == table.encode_table[0]
+    white, black = table.coded_range.largest_code, table.encode_table[0]
+    assert list(out[0, :5]) == [white, black, black, black, white]
+    if bits > 8:  # (8-bit planes are loaded by OpenCV's LUT)
+        loaded = np.zeros((rows + 4, 60), np.float32)[2:rows + 2, 1:54]
+        LinearLight(table).load(out, loaded)
+        assert np.array_equal(loaded, table.decode_table[out])

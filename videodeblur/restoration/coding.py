@@ -110,6 +110,30 @@ def integer_plane(max_value: float) -> Scaled:
     return Scaled(1.0 / max_value, max_value, 0.5, (0.5, max_value + 0.5))
 
 
+#: Rows of a frame looked up in a table at a time (:func:`table_lookup`).
+LOOKUP_BAND_ROWS = 32
+
+
+def table_lookup(table: np.ndarray, values: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = table[values]`` for a 2-D plane, values truncated to integers and clipped to the
+    table's indexes; returns ``out``.
+
+    ``np.take`` converts indexes of any type but intp to a whole frame of intp first (16 MB for
+    1080p), which goes to memory and back and pushes the frame out of the cache; converting a
+    band of :data:`LOOKUP_BAND_ROWS` rows at a time keeps the indexes in the cache between the
+    conversion and the lookup (docs/performance.md). Float ``values`` must lie within intp's
+    range (a NaN reads the first entry).
+    """
+    rows = values.shape[0]
+    index = scratch((LOOKUP_BAND_ROWS, values.shape[1]), np.intp, "table index")
+    for top in range(0, rows, LOOKUP_BAND_ROWS):
+        band = index[: min(LOOKUP_BAND_ROWS, rows - top)]
+        np.copyto(band, values[top:top + len(band)], casting="unsafe")
+        np.take(table, band, out=out[top:top + len(band)], mode="clip")
+    return out
+
+
+
 class LinearLight(Coding):
     """An integer plane restored in linear light: codes -> light by table, light -> codes by table.
 
@@ -150,19 +174,17 @@ class LinearLight(Coding):
         if self._eight_bit:
             cv2.LUT(plane, self.linearisation.decode_table, dst=target)
         else:
-            np.take(self.linearisation.decode_table, plane, out=target, mode="clip")
+            table_lookup(self.linearisation.decode_table, plane, target)
 
     def store(self, restored, out):
+        # In place: the buffer is the FFT buffer, rewritten by the next frame anyway. Clipped
+        # first, so that a huge or negative value never reaches the integer conversion.
+        cv2.max(restored, 0.0, dst=restored)
+        cv2.min(restored, self.linearisation.index_limit, dst=restored)
         if self.linearisation.exponent != 1.0:
-            # In place: the buffer is the FFT buffer, rewritten by the next frame anyway.
-            np.clip(restored, np.float32(0.0), np.float32(self.linearisation.index_limit), out=restored)
             cv2.sqrt(restored, dst=restored)
             cv2.sqrt(restored, dst=restored)
-        # Truncated to integers; the table lookup clips indexes below 0 and beyond its end.
-        # np.take converts any other index type to intp first, a second pass over the frame.
-        index = scratch(restored.shape, np.intp, "table index")
-        np.copyto(index, restored, casting="unsafe")
-        return np.take(self.linearisation.encode_table, index, out=out, mode="clip")
+        return table_lookup(self.linearisation.encode_table, restored, out)
 
     def white(self) -> float:
         return 1.0
