@@ -133,7 +133,6 @@ def table_lookup(table: np.ndarray, values: np.ndarray, out: np.ndarray) -> np.n
     return out
 
 
-
 class LinearLight(Coding):
     """An integer plane restored in linear light: codes -> light by table, light -> codes by table.
 
