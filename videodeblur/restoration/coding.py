@@ -177,10 +177,11 @@ class LinearLight(Coding):
 
     def store(self, restored, out):
         # In place: the buffer is the FFT buffer, rewritten by the next frame anyway. Clipped
-        # first, so that a huge or negative value never reaches the integer conversion.
-        cv2.max(restored, 0.0, dst=restored)
+        # above, so that no value overflows the integer conversion (a negative index reads the
+        # table's first entry, black), and below 0 before roots.
         cv2.min(restored, self.linearisation.index_limit, dst=restored)
         if self.linearisation.exponent != 1.0:
+            cv2.max(restored, 0.0, dst=restored)
             cv2.sqrt(restored, dst=restored)
             cv2.sqrt(restored, dst=restored)
         return table_lookup(self.linearisation.encode_table, restored, out)
