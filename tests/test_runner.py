@@ -16,7 +16,7 @@ from media import decode_frames, frame_pts, make_clip, packet_hashes
 from videodeblur import deblur_file, psf
 from videodeblur.cli import main as cli_main
 from videodeblur.config import load_config
-from videodeblur.errors import InputError, OutputError, ProcessingError
+from videodeblur.errors import InputError, Interrupted, OutputError, ProcessingError
 from videodeblur.pipeline.kernels import kernel_for_plane
 
 BLUR_RADIUS_PX = 2.0
@@ -223,6 +223,34 @@ def test_a_job_schedulers_signal_stops_like_ctrl_c(tmp_path, name, code):
     assert process.returncode == code, stderr
     assert stderr.strip().splitlines() == [f"videodeblur: stopped by {name}: stopped before the end; no output written"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # the partial file is gone
+
+
+def test_a_stop_while_the_output_is_being_set_up_says_so_and_leaves_no_file(tmp_path):
+    """A Ctrl-C (or the command line's SIGTERM) that lands after the temporary output exists but
+    before the engine runs is reported like one inside the engine, and the file is removed."""
+    clip = make_clip(tmp_path / "in.mkv", width=64, height=48, frames=5, codec="ffv1")
+
+    class StoppedBeforeTheEngine:
+        def __init__(self, config, info):
+            pass
+
+        def schedule(self):  # asked for after the writer has created the temporary file
+            assert any(p.name.startswith(".out") for p in tmp_path.iterdir())
+            raise KeyboardInterrupt
+
+        def restore(self, item):
+            return item
+
+    try:
+        deblur_file(clip, tmp_path / "out.mkv", load_config(None, ["output.codec=ffv1"]),
+                    restorer_factory=StoppedBeforeTheEngine)
+        message = "the run went on"
+    except Interrupted as error:
+        message = str(error)
+    except KeyboardInterrupt:  # (caught here: escaping, it would end the whole test session)
+        message = "a bare KeyboardInterrupt"
+    assert "stopped before the end; no output written" in message, message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
 
 
 @pytest.mark.parametrize("workers, frames_in_flight", [(1, 1), (2, 3), (4, 2)])

@@ -243,8 +243,6 @@ def run_engine(events, restorer, sink, *, workers: int, frames_in_flight: int) -
     try:
         with decoded_in_background(events) as decoded:
             return FrameEngine(schedule, restore_call(restorer), pool, frames_in_flight).run(decoded, sink)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted: stopped before the end; no output written") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -307,6 +305,10 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
                     packets = writer.packets_copied  # what the file holds (output.audio may drop some)
                     writer.close()  # the encoder's tail, on the bar
                     sink.show_encoded()
+            except KeyboardInterrupt:
+                # Wherever it lands once the output exists (the writer's set-up, the engine, the
+                # encoder's tail), a stop says the same: the temporary file is removed.
+                raise Interrupted("interrupted: stopped before the end; no output written") from None
             finally:
                 bar.close()
             if frames == 0:
