@@ -291,10 +291,10 @@ def decoded_in_background(events: Iterable, queue_size: int = HANDOVER_QUEUE_SIZ
 
     def received() -> Iterator:
         while True:
-            stop_point()
             try:
                 entry = items.get(timeout=0.2)  # the timeout lets a held Ctrl-C be taken
             except queue.Empty:
+                stop_point()  # (each event's is the engine's, in accept)
                 continue
             if entry is _END:
                 return
