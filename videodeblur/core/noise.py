@@ -142,8 +142,11 @@ class SpectrumSamples:
 
 
 def _non_dc_index(regulariser_power: np.ndarray) -> np.ndarray:
-    """Flat indices of every half-spectrum bin but DC (where the regulariser is 0)."""
-    return np.flatnonzero(regulariser_power.ravel() > 0)
+    """Flat indices of every half-spectrum bin where the regulariser is not 0 (all but DC)."""
+    flat = regulariser_power.ravel()
+    if flat[0] == 0 and flat[1:].min() > 0:  # the gradient's: only DC is 0 (a minimum costs less than nonzero)
+        return np.arange(1, flat.size)
+    return np.flatnonzero(flat > 0)
 
 
 def power_at(spectrum: np.ndarray, index: np.ndarray) -> np.ndarray:
