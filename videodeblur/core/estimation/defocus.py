@@ -63,10 +63,10 @@ def _log_disk_table(eps: float) -> np.ndarray:
     return np.log(_disk_transfer(1.0, _JINC_TABLE_X) ** 2 + eps)
 
 
-def _log_disk_template(radius_px: float, rho: np.ndarray, eps: float) -> np.ndarray:
-    """``log(|H_disk(rho)|^2 + eps)`` for one radius, from the table."""
+def _log_disk_template(radii_px: np.ndarray, rho: np.ndarray, eps: float) -> np.ndarray:
+    """``log(|H_disk(rho)|^2 + eps)`` for each radius (rows), from the table."""
     table = _log_disk_table(eps)
-    position = np.minimum(radius_px * rho, _JINC_TABLE_X[-2]) * (1.0 / _JINC_TABLE_STEP)
+    position = np.minimum(np.multiply.outer(radii_px, rho), _JINC_TABLE_X[-2]) * (1.0 / _JINC_TABLE_STEP)
     index = position.astype(np.int64)
     fraction = position - index
     return table[index] * (1.0 - fraction) + table[index + 1] * fraction

@@ -67,8 +67,8 @@ def _transfer_squared(sigmas_px, rho):
     return np.exp(-4.0 * np.pi**2 * np.multiply.outer(np.square(sigmas_px), np.square(rho)))
 
 
-def _log_template(sigma_px: float, rho: np.ndarray, eps: float) -> np.ndarray:
-    return np.log(_transfer_squared(sigma_px, rho) + eps)
+def _log_template(sigmas_px: np.ndarray, rho: np.ndarray, eps: float) -> np.ndarray:
+    return np.log(_transfer_squared(sigmas_px, rho) + eps)
 
 
 #: The Gaussian as the radial search sees it.

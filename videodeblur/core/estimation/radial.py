@@ -25,6 +25,7 @@ from videodeblur.core.estimation.geometry import (
     log_spectrum,
     parabolic_peak,
     r2_gain,
+    r2_gains,
     target,
 )
 from videodeblur.core.estimation.spectrum import BlurSpectrum
@@ -46,15 +47,15 @@ class RadialModel:
         ``transfer_squared(sizes_px, rho)``: ``|H|^2`` for every size (rows) at the
         frequencies ``rho`` (cycles per pixel).
     log_template : callable
-        ``log_template(size_px, rho, eps)``: ``log(|H|^2 + eps)`` of one size at ``rho`` (the 2-D
-        scores call it many times per frame: it may be tabulated).
+        ``log_template(sizes_px, rho, eps)``: ``log(|H|^2 + eps)`` of each size (a 1-D array;
+        rows) at ``rho`` (the 2-D scores call it for every frame: it may be tabulated).
     """
 
     sizes_px: np.ndarray
     floors: tuple[float, ...]
     candidates: int
     transfer_squared: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    log_template: Callable[[float, np.ndarray, float], np.ndarray]
+    log_template: Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -127,13 +128,15 @@ def radial_search(spectrum: BlurSpectrum, model: RadialModel,
     candidates = []  # (coarse R^2 gain, size, depth)
     for eps in model.floors:
         scores = _profile_templates(model, spectrum.tile_px, eps) @ normalised
-        for k in local_maxima(scores, model.candidates, circular=False):
-            size = float(sizes[k] + parabolic_peak(scores, k) * (sizes[1] - sizes[0]))
-            candidates.append((r2_gain(coarse_target, model.log_template(size, coarse_rho, eps)), size, eps))
+        peaks = local_maxima(scores, model.candidates, circular=False)
+        found = np.array([sizes[k] + parabolic_peak(scores, k) * (sizes[1] - sizes[0]) for k in peaks])
+        # (one matrix product scores every candidate of a depth)
+        gains = r2_gains(coarse_target, model.log_template(found, coarse_rho, eps)) if len(found) else []
+        candidates.extend((float(gain), float(size), eps) for gain, size in zip(gains, found))
     # The first of equal scores, as a strict comparison in the order tried would keep.
     best = max(candidates, key=lambda c: c[0])
     scoring = best if scoring_floors is None else max((c for c in candidates if c[2] in scoring_floors),
                                                       key=lambda c: c[0])
     _, size, eps = scoring
-    score = r2_gain(target(log_power, geometry.trend_basis), model.log_template(size, geometry.rho, eps))
+    score = r2_gain(target(log_power, geometry.trend_basis), model.log_template(np.array([size]), geometry.rho, eps)[0])
     return RadialFit(best[1], score)
