@@ -27,6 +27,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from videodeblur.core.blocks import block_means
 from videodeblur.fft.plans import RealFFTPair
 
 #: A pixel counts as clipped where its coded value is at least this fraction of white: a
@@ -49,10 +50,6 @@ EXTENDED_SOURCE_PX, EXTENDED_MARGIN = 5, 0.02
 MAX_POINTS = 500
 #: Detection works on a copy this many times smaller in each direction.
 DECIMATION = 4
-#: The 5 x 5 median of block means is taken on 16-bit square roots of the light, up to this
-#: many times white (OpenCV's 16-bit median is three times faster than its float one; the
-#: median of a monotonic function of the values is that function of their median).
-MEDIAN_LIGHT_RANGE = 64.0
 
 
 def clipped_light(light: np.ndarray, clipped: np.ndarray, resolution: np.ndarray,
@@ -237,7 +234,7 @@ def _is_point(background, amplitude, correlation, extended, scale: float, backgr
 def _point_fits(patches: np.ndarray, ring: np.ndarray, kernels: np.ndarray):
     """(background, amplitude on ``kernels[0]``, correlation with each of the two kernels) of
     each patch, as arrays; the background is the median of the patch's ``ring``."""
-    background = np.median(patches[:, ring], axis=1)
+    background = _row_medians(patches[:, ring])
     flat = patches.reshape(len(patches), -1).astype(np.float64)
     overlaps = flat @ kernels.T - background[:, None] * kernels.sum(axis=1)
     energies = np.einsum("ij,ij->i", kernels, kernels)
@@ -247,17 +244,19 @@ def _point_fits(patches: np.ndarray, ring: np.ndarray, kernels: np.ndarray):
     return background, overlaps[:, 0] / energies[0], correlations[:, 0], correlations[:, 1]
 
 
-def _median5(small: np.ndarray, scale: float) -> np.ndarray:
-    """The 5 x 5 median of ``small`` (float32, light times ``scale``), to within a
-    four-thousandth of white at white (the error grows as the square root of the light);
-    negative values count as 0, values beyond :data:`MEDIAN_LIGHT_RANGE` times white as that."""
-    root_scale = np.float32(65535.0 / np.sqrt(MEDIAN_LIGHT_RANGE * scale))
-    roots = cv2.sqrt(cv2.max(small, 0.0))
-    coded = np.empty(small.shape, np.uint16)
-    np.multiply(np.minimum(roots, np.float32(65535.0) / root_scale), root_scale, out=coded, casting="unsafe")
-    median = cv2.medianBlur(coded, 5).astype(np.float32)
-    median *= np.float32(1.0) / root_scale
-    return median * median
+def _row_medians(values: np.ndarray) -> np.ndarray:
+    """``np.median(values, axis=1)``, from sorted rows: NumPy's vectorised sort of short rows is
+    several times faster than its median's partition."""
+    ordered = np.sort(values, axis=1)
+    middle = values.shape[1] // 2
+    if values.shape[1] % 2:
+        return ordered[:, middle]
+    return (ordered[:, middle - 1] + ordered[:, middle]) * ordered.dtype.type(0.5)
+
+
+def _median5(small: np.ndarray) -> np.ndarray:
+    """The 5 x 5 median of ``small`` (float32), negative values counted as 0."""
+    return cv2.medianBlur(cv2.max(small, 0.0), 5)
 
 
 def _candidates(restored: np.ndarray, scale: float, radius: int, background_max: float) -> np.ndarray:
@@ -271,8 +270,8 @@ def _candidates(restored: np.ndarray, scale: float, radius: int, background_max:
     # few pixels, so its block keeps a good share of its excess; the fits at full resolution
     # then tell lamps from texture.
     whole = restored[: small_shape[0] * d, : small_shape[1] * d]
-    small = cv2.resize(whole, small_shape[::-1], interpolation=cv2.INTER_AREA)
-    median = _median5(small, scale)
+    small = block_means(whole, d)
+    median = _median5(small)
     excess = small - median
     outstanding = (excess > np.float32(MIN_EXCESS * scale)) & (median < np.float32(background_max * scale))
     flat = np.flatnonzero(outstanding)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from videodeblur.core.blocks import block_means
 from videodeblur.errors import InvalidParameterError
 
 #: Side of the square tiles whose spectra are averaged, in pixels (smaller for small frames,
@@ -193,7 +194,7 @@ def _textured_places(luma, tile_px, grid_rows, grid_columns, light_table=None) -
         luma = np.clip(luma, 0, np.iinfo(np.uint16).max).astype(np.uint16)
     elif luma.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
         luma = luma.astype(np.float32)
-    small = _block_means(luma[: rows - rows % step, : columns - columns % step])
+    small = block_means(luma, step)
     small = np.asarray(small, dtype=np.float32) if light_table is None else _look_up(light_table, small)
     energy = np.zeros_like(small)
     energy[:, 1:] += np.square(np.diff(small, axis=1))
@@ -203,15 +204,6 @@ def _textured_places(luma, tile_px, grid_rows, grid_columns, light_table=None) -
                for top, left in places]
     best = max(texture)
     return [place for place, value in zip(places, texture) if value >= MIN_TEXTURE_SHARE * best]
-
-
-def _block_means(plane: np.ndarray) -> np.ndarray:
-    """Means of the 4 x 4 blocks of ``plane`` (sides multiples of 4), as two area resizes by 2:
-    OpenCV vectorises the resize by 2 and not the one by 4 (five times slower on 8-bit frames).
-    Integer planes are rounded in between, which moves a block's mean by at most one code."""
-    rows, columns = plane.shape
-    half = cv2.resize(plane, (columns // 2, rows // 2), interpolation=cv2.INTER_AREA)
-    return cv2.resize(half, (columns // 4, rows // 4), interpolation=cv2.INTER_AREA)
 
 
 def average_spectra(spectra) -> BlurSpectrum:
