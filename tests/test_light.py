@@ -297,6 +297,22 @@ def test_overexposed_areas_ring_less_and_the_frame_scores_better(astronaut):
     np.testing.assert_array_equal(kept, codes)
 
 
+@pytest.mark.parametrize("bits", [8, 10])
+def test_the_clipped_mask_marks_codes_from_the_clipped_code_up_in_groups_of_enough_pixels(bits):
+    from videodeblur.restoration.highlights import MIN_CLIPPED_GROUP_PX
+
+    light = LinearLight(linearisation("bt709", bits, True))
+    code = light.clipped_code
+    plane = np.full((40, 60), code - 1, np.uint8 if bits == 8 else np.uint16)
+    assert light.clipped(plane) is None  # just below the clipped code everywhere
+    plane.flat[: MIN_CLIPPED_GROUP_PX - 1] = code
+    assert light.clipped(plane) is None  # too few to ring
+    plane.flat[MIN_CLIPPED_GROUP_PX - 1] = (1 << bits) - 1
+    mask = light.clipped(plane)
+    np.testing.assert_array_equal(mask != 0, plane >= code)
+    assert np.count_nonzero(mask) == MIN_CLIPPED_GROUP_PX
+
+
 def test_a_clipped_group_is_solved_in_its_region_as_in_the_whole_frame(monkeypatch):
     """Clipped pixels are worked on in a region around each group, wrapping around the frame's
     edge as the frame's transform does: a lamp shade across the top edge gets what the same
