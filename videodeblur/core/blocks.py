@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from videodeblur.errors import InvalidParameterError
+
 
 def block_means(plane: np.ndarray, factor: int) -> np.ndarray:
     """Means of the ``factor`` x ``factor`` blocks of a 2-D plane (its sides cut to multiples of
@@ -19,7 +21,7 @@ def block_means(plane: np.ndarray, factor: int) -> np.ndarray:
     plane : numpy.ndarray
         uint8, uint16, float32 or float64 (OpenCV's area resize).
     factor : int
-        Block side in pixels, at least 1.
+        Block side in pixels, at least 1 and at most the plane's sides.
 
     Returns
     -------
@@ -27,6 +29,8 @@ def block_means(plane: np.ndarray, factor: int) -> np.ndarray:
         ``(rows // factor, columns // factor)``, the plane's dtype.
     """
     rows, columns = plane.shape
+    if factor < 1 or rows < factor or columns < factor:
+        raise InvalidParameterError(f"blocks of {factor} px need a plane at least that large, got {columns}x{rows}")
     plane = plane[: rows - rows % factor, : columns - columns % factor]
     side = factor
     while side > 1 and side % 2 == 0:
