@@ -169,19 +169,17 @@ def _motion_profiles(bins: _Bins, angles_deg, binning=None) -> np.ndarray:
     return detrend_normalise(fill_empty(profiles, counts), grid.trend)
 
 
-def _motion_r2(target: Target, fx: np.ndarray, fy: np.ndarray, length_px, angle_deg) -> float:
-    """R^2 gain of a motion kernel on the bins at frequencies (fx, fy) that ``target`` covers."""
-    return float(r2_gains(target, _log_motion_templates(fx, fy, float(length_px), [angle_deg]))[0])
-
-
-def _log_motion_templates(fx: np.ndarray, fy: np.ndarray, length_px: float, angles_deg: np.ndarray,
+def _log_motion_templates(fx: np.ndarray, fy: np.ndarray, length_px, angles_deg: np.ndarray,
                           eps: float = TEMPLATE_EPS) -> np.ndarray:
-    """``log(sinc^2(L u) + eps)`` at the bins (fx, fy) for one length and several directions, one
-    row per direction, in single precision (a quarter of the cost of ``np.sinc`` in double)."""
+    """``log(sinc^2(L u) + eps)`` at the bins (fx, fy) for several directions, one row per
+    direction, each with ``length_px`` (one length, or one per direction), in single precision
+    (a quarter of the cost of ``np.sinc`` in double)."""
     # Frequencies along the motion direction (cos theta, -sin theta) in (x, row) coordinates:
     # angles are counter-clockwise as displayed, and rows grow downwards.
     theta = np.deg2rad(np.asarray(angles_deg, dtype=np.float64)).astype(np.float32)[:, None]
-    x = np.float32(math.pi * length_px) * np.abs(fx * np.cos(theta) - fy * np.sin(theta))
+    lengths = np.broadcast_to(np.asarray(length_px, dtype=np.float64), theta.shape[:1])
+    scale = (math.pi * lengths).astype(np.float32)[:, None]
+    x = scale * np.abs(fx * np.cos(theta) - fy * np.sin(theta))
     sinc_squared = np.divide(np.square(np.sin(x)), np.square(x), out=np.ones_like(x), where=x > 1e-6)
     return np.log(sinc_squared + np.float32(eps))
 
@@ -250,12 +248,11 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     length_indexes = np.argmax(coarse_scores[peaks], axis=1) * COARSE_LENGTH_STRIDE
     # Candidates ranked on the coarse quarter of the bins; the winner scored on all of them.
     coarse_target = target(coarse_bins.log_power, geometry.coarse_trend_basis)
-    best = None
-    for k, length_index in zip(peaks, length_indexes):
-        score = _motion_r2(coarse_target, coarse_bins.fx, coarse_bins.fy, float(lengths[length_index]), angles[k])
-        if best is None or score > best[0]:
-            best = (score, float(angles[k]), int(length_index))
-    _, angle, length_index = best
+    # (every candidate in one matrix product; the first of equal scores wins)
+    scores = r2_gains(coarse_target, _log_motion_templates(coarse_bins.fx, coarse_bins.fy, lengths[length_indexes],
+                                                           angles[peaks]))
+    best = int(np.argmax(scores))
+    angle, length_index = float(angles[peaks[best]]), int(length_indexes[best])
     # 3. Refine the direction by the 2-D R^2 gain against a trend that knows the picture's own
     #    orientations (:func:`_refined_angle`); then the length along it, with a parabola
     #    through the profile's correlation peak (the grid is 0.05 px).
