@@ -171,6 +171,7 @@ def test_utf8_bom_is_accepted(tmp_path):
         ("psf.radius=1e1", (("psf", "radius"), 10.0)),
         ("deconvolution.edgetaper=false", (("deconvolution", "edgetaper"), False)),
         ("deconvolution.edgetaper=true", (("deconvolution", "edgetaper"), True)),
+        ("deconvolution.point_lights=false", (("deconvolution", "point_lights"), False)),
         ('output.pix_fmt="yuv420p"', (("output", "pix_fmt"), "yuv420p")),
         ("output.pix_fmt='yuv420p'", (("output", "pix_fmt"), "yuv420p")),
         ('output.pix_fmt=""', (("output", "pix_fmt"), "")),

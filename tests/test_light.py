@@ -189,6 +189,27 @@ def test_point_lights_come_back_as_points_not_bullseyes():
         assert np.median(out[r - 6:r + 7, c - 6:c + 7]) < 80
 
 
+def test_the_point_step_can_be_turned_off_in_a_run_and_in_the_python_api(tmp_path, capsys):
+    """``deconvolution.point_lights = false`` (for footage whose bright specks are texture)
+    leaves every lamp as the filter restores it, rings and all, and the summary says nothing of
+    points; the default takes them back to points. The Python API's ``point_lights`` likewise."""
+    codes, _, spots = lamps_at_night(size=(160, 192))
+    clip = write_luma_clip(tmp_path / "lamps.mkv", [codes] * 2)
+    settings = ["--set", "psf.kind=defocus", "--set", "psf.radius=4", "--set", "output.codec=ffv1", "-q"]
+    outputs = {}
+    for name, extra in (("on", []), ("off", ["--set", "deconvolution.point_lights=false"])):
+        assert cli_main(["run", str(clip), "-o", str(tmp_path / f"{name}.mkv"), *settings, *extra]) == 0
+        outputs[name] = (capsys.readouterr().err, decode_frames(tmp_path / f"{name}.mkv")[1].planes[0])
+    assert "point lights kept as points" in outputs["on"][0]
+    assert "point lights" not in outputs["off"][0]
+    assert ring_energy(outputs["on"][1], spots) < 0.3 * ring_energy(outputs["off"][1], spots)
+
+    image = np.clip((codes.astype(np.float32) - 16) / 219, 0, 1)  # the coded values, 1.0 = white
+    points = deconvolve(image, psf.disk(4.0), transfer="bt709")
+    rings = deconvolve(image, psf.disk(4.0), transfer="bt709", point_lights=False)
+    assert ring_energy(np.clip(points, 0, 1) * 219, spots) < 0.3 * ring_energy(np.clip(rings, 0, 1) * 219, spots)
+
+
 def test_every_lamp_is_found_on_a_small_blur():
     """Lamps are looked for on 4 x 4 block means: a 3 x white lamp under a radius-2.5 disk is
     found too (a Gaussian pyramid's decimation spread it below the threshold)."""

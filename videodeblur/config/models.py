@@ -328,6 +328,11 @@ class DeconvolutionSection(BaseModel):
         Hold back a frame whose own spectrum shows that the given kernel is larger than its
         blur: it is restored with a smaller copy of the kernel instead (Wiener and Tikhonov
         with ``nsr = "auto"``). Default true; the run's summary says how many frames were held.
+    point_lights : bool
+        In linear light, take compact bright peaks on a dark background (lamps, stars,
+        speculars) back to points instead of leaving the filter's rings around them (Wiener and
+        Tikhonov). Default true; off for footage whose small bright specks are texture (rendered
+        animation), which the step would turn into single bright pixels.
     """
 
     model_config = _FROZEN
@@ -340,6 +345,7 @@ class DeconvolutionSection(BaseModel):
                                       lambda x: 0.0 <= x <= 1.0, optional=False)] = 1.0
     light: Annotated[str, m.choice(LIGHT)] = "auto"
     guard: Annotated[bool, PlainValidator(m.validate_bool)] = True
+    point_lights: Annotated[bool, PlainValidator(m.validate_bool)] = True
 
 
 _PRESET = m.choice(registry.presets)

@@ -30,7 +30,7 @@ class FrameRestorer:
     Parameters
     ----------
     config : Config
-        Uses ``psf``, ``deconvolution.method/nsr/edgetaper/planes/strength/light/guard``.
+        Uses ``psf``, ``deconvolution.method/nsr/edgetaper/planes/strength/light/guard/point_lights``.
     info : VideoInfo
         Frame size, pixel format, bit depth and colour tags of the stream.
 
@@ -99,7 +99,8 @@ class FrameRestorer:
             plane_kernel = kernel_for_plane(kernel, columns / self.info.width, rows / self.info.height)
             deconvolvers[plane] = FrameDeconvolver(plane_kernel, (rows, columns), method=settings.method,
                                                    nsr=settings.nsr, edgetaper=settings.edgetaper,
-                                                   strength=settings.strength, guard=settings.guard)
+                                                   strength=settings.strength, guard=settings.guard,
+                                                   point_lights=settings.point_lights)
         return deconvolvers
 
     def restore_plane(self, deconvolver: FrameDeconvolver, plane: np.ndarray, index: int = 0,

@@ -25,16 +25,17 @@ __all__ = ["FILTER_CACHE_SIZE", "FrameDeconvolver", "Regularisation", "Restored"
 _deconvolvers: LockedLRU[FrameDeconvolver] = LockedLRU(4)
 
 
-def _cached_deconvolver(kernel: np.ndarray, shape, method, nsr, edgetaper, strength, guard) -> FrameDeconvolver:
+def _cached_deconvolver(kernel: np.ndarray, shape, method, nsr, edgetaper, strength, guard,
+                        point_lights) -> FrameDeconvolver:
     key = (hashlib.sha1(kernel.tobytes()).hexdigest(), kernel.shape, tuple(shape), method, nsr, edgetaper, strength,
-           guard)
+           guard, point_lights)
     return _deconvolvers.get(key, lambda: FrameDeconvolver(kernel, shape, method=method, nsr=nsr, edgetaper=edgetaper,
-                                                           strength=strength, guard=guard))
+                                                           strength=strength, guard=guard, point_lights=point_lights))
 
 
 def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: bool = True,
                clip: bool = False, strength: float = 1.0, transfer: str | None = None,
-               guard: bool = True) -> np.ndarray:
+               guard: bool = True, point_lights: bool = True) -> np.ndarray:
     """Restore a blurred image with a known kernel.
 
     Parameters
@@ -63,6 +64,9 @@ def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: boo
         Where the image shows less blur than ``kernel`` (a guess too large), restore it with a
         smaller copy of the kernel instead (Wiener and Tikhonov with ``nsr = "auto"``; see
         :mod:`videodeblur.restoration.guard`).
+    point_lights : bool
+        With ``transfer``: take point lights' rings out, so that lamps come back as points
+        (:func:`videodeblur.restoration.highlights.clean_points`).
 
     Returns
     -------
@@ -94,7 +98,7 @@ def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: boo
         raise InvalidParameterError(f"transfer must be None or one of {', '.join(TRANSFERS)}, got {transfer!r}")
     kernel = psf_models.normalise(kernel)
     deconvolver = _cached_deconvolver(kernel, array.shape[:2], method, validate_nsr(nsr), bool(edgetaper),
-                                      validate_strength(strength), bool(guard))
+                                      validate_strength(strength), bool(guard), bool(point_lights))
     # Coded values are clipped in the pass that reads the FFT buffer; light is coded first.
     coding = FloatLinearLight(TRANSFERS[transfer]) if transfer is not None else Scaled(clip=(0.0, 1.0) if clip else None)
     channels = [array] if array.ndim == 2 else [np.ascontiguousarray(array[:, :, k]) for k in range(array.shape[2])]

@@ -98,6 +98,9 @@ class FrameDeconvolver:
         With a linear method and ``nsr = "auto"``: where a frame shows that the kernel is larger
         than its blur, restore it with a smaller copy of the kernel instead
         (:mod:`videodeblur.restoration.guard`; the scale is reported in ``regularisation``).
+    point_lights : bool
+        In linear light, with a linear method: take point lights' rings out of the restored
+        frame (:func:`videodeblur.restoration.highlights.clean_points`).
 
     Attributes
     ----------
@@ -105,7 +108,8 @@ class FrameDeconvolver:
         The prepared method (:mod:`videodeblur.restoration.methods`).
     """
 
-    def __init__(self, kernel, frame_shape, method="wiener", nsr="auto", edgetaper=True, strength=1.0, guard=True):
+    def __init__(self, kernel, frame_shape, method="wiener", nsr="auto", edgetaper=True, strength=1.0, guard=True,
+                 point_lights=True):
         entry = registry.method(method)
         nsr = validate_nsr(nsr)
         self.strength = validate_strength(strength)
@@ -127,6 +131,7 @@ class FrameDeconvolver:
         implementation = registry.resolve(entry.implementation)
         self.method = implementation(self.otf, self.padded_shape, nsr, self.strength)
         self.guard = bool(guard)
+        self.point_lights = bool(point_lights)
         noise = getattr(self.method, "noise", None)
         if self.guard and hasattr(self.method, "guard") and noise is not None and not noise.needs_spatial_noise:
             def shrunk_method(scale: float):
@@ -210,7 +215,8 @@ class FrameDeconvolver:
             scale = scaling.input_scale * scaling.output_scale
             for index, mask, own, light in clipped_regions:
                 self._restore_clipped_light(pair.frame, index, mask, own, light, regularisation, scale)
-            points = highlights.clean_points(restored, self.point_spread(regularisation), scale)
+            if self.point_lights:
+                points = highlights.clean_points(restored, self.point_spread(regularisation), scale)
         if taper_changes:
             self._untaper(restored, taper_changes, coding)
         coding.store(restored, out)

@@ -100,6 +100,8 @@ def controls() -> list[dict]:
          "description": "taper the borders so that no ripples start at the frame's edges"},
         {"key": "deconvolution.guard", "type": "toggle", "default": True,
          "description": "restore a frame with a smaller kernel where it shows less blur than the kernel given"},
+        {"key": "deconvolution.point_lights", "type": "toggle", "default": True,
+         "description": "in linear light, take lamps' and speculars' rings out so that they come back as points"},
         {"key": "deconvolution.light", "type": "choice", "choices": list(LIGHT),
          "description": "where the blur is undone: linear light, the encoded values, or auto from the tags"},
         {"key": "deconvolution.planes", "type": "choice", "choices": list(PLANES),
@@ -118,7 +120,8 @@ def control_values(config: Config) -> dict[str, object]:
     settings = config.deconvolution
     values.update({"deconvolution.method": settings.method, "deconvolution.nsr": settings.nsr,
                    "deconvolution.strength": settings.strength, "deconvolution.edgetaper": settings.edgetaper,
-                   "deconvolution.guard": settings.guard, "deconvolution.light": settings.light,
+                   "deconvolution.guard": settings.guard, "deconvolution.point_lights": settings.point_lights,
+                   "deconvolution.light": settings.light,
                    "deconvolution.planes": settings.planes})
     return values
 
