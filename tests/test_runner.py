@@ -341,6 +341,54 @@ def test_numpy_hugepages_are_off_during_a_run_and_restored_after(sharp_and_blurr
         setter(before)
 
 
+def test_opencv_runs_without_its_own_threads_during_a_run_and_gets_them_back_after(sharp_and_blurred, tmp_path):
+    """The workers are the run's parallelism: OpenCV's calls stay in the thread that makes them
+    during a run, and its setting comes back afterwards, also when a run fails; blocks nested
+    or overlapping in threads share the setting, and the last to leave puts it back."""
+    from videodeblur.pipeline import runtime
+
+    seen = []
+
+    class Probe:
+        def __init__(self, config, info):
+            pass
+
+        def restore(self, item):
+            seen.append(cv2.getNumThreads())
+            return item
+
+    _, blurred = sharp_and_blurred
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    try:
+        deblur_file(blurred, tmp_path / "out.mkv", None, progress=False, restorer_factory=Probe)
+        assert seen and set(seen) == {1}
+        assert cv2.getNumThreads() == 3
+        with pytest.raises(RuntimeError):
+            with runtime.single_threaded_opencv():
+                raise RuntimeError("boom")
+        assert cv2.getNumThreads() == 3
+        inside, leave = threading.Event(), threading.Event()
+
+        def other_block():
+            with runtime.single_threaded_opencv():
+                inside.set()
+                leave.wait(5)
+
+        thread = threading.Thread(target=other_block)
+        with runtime.single_threaded_opencv():
+            thread.start()
+            assert inside.wait(5)
+            with runtime.single_threaded_opencv():
+                assert cv2.getNumThreads() == 1
+        assert cv2.getNumThreads() == 1  # the other thread's block is still open
+        leave.set()
+        thread.join(5)
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
 def test_restoration_workers_run_at_the_lowest_priority_and_the_rest_does_not(sharp_and_blurred, tmp_path):
     """The encoder is the critical path: the workers fill its gaps at nice 19, while the

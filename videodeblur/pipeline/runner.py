@@ -35,6 +35,7 @@ from videodeblur.pipeline.runtime import (
     no_numpy_hugepages,
     run_as_background_worker,
     single_threaded_blas,
+    single_threaded_opencv,
 )
 from videodeblur.pipeline.schedules import TrackRow
 
@@ -298,7 +299,7 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
                                  crf=output.crf, preset=output.preset, pix_fmt=output.pix_fmt or None,
                                  profile=output.profile or None, audio=output.audio) as writer:
                     sink = WriterSink(writer, bar)
-                    with single_threaded_blas(), no_numpy_hugepages():
+                    with single_threaded_blas(), single_threaded_opencv(), no_numpy_hugepages():
                         frames, packets = run_engine(
                             reader.events(**range_arguments), restorer, sink,
                             workers=config.resolved_workers(), frames_in_flight=config.resolved_frames_in_flight())

@@ -1,5 +1,5 @@
-"""The process settings a run works under: one BLAS thread, low-priority workers, no huge pages,
-stop signals taken at safe points."""
+"""The process settings a run works under: one BLAS thread, OpenCV without its own threads,
+low-priority workers, no huge pages, stop signals taken at safe points."""
 
 from __future__ import annotations
 
@@ -27,6 +27,38 @@ def single_threaded_blas():
     """
     with blas_controller().limit(limits=1, user_api="blas"):
         yield
+
+
+_opencv_lock = threading.Lock()
+_opencv_depth = 0
+_opencv_threads_before = 0
+
+
+@contextlib.contextmanager
+def single_threaded_opencv():
+    """Run the block with OpenCV's own parallel loops off (its calls run in the calling thread).
+
+    In a run the parallelism is the workers and the encoder's threads; OpenCV would split its
+    resizes, look-ups and transforms over a pool of its own as well, one more set of threads
+    for the two cores, and a run took 2-5 % longer with it (docs/performance.md). The results
+    are the same either way. OpenCV's setting is the process's: nested and concurrent blocks
+    share it, and the last to leave restores what it was.
+    """
+    global _opencv_depth, _opencv_threads_before
+    import cv2
+
+    with _opencv_lock:
+        if _opencv_depth == 0:
+            _opencv_threads_before = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+        _opencv_depth += 1
+    try:
+        yield
+    finally:
+        with _opencv_lock:
+            _opencv_depth -= 1
+            if _opencv_depth == 0:
+                cv2.setNumThreads(_opencv_threads_before)
 
 
 def run_as_background_worker() -> None:
