@@ -142,6 +142,13 @@ class _HeldSignals:
     def hold(self, signum, frame) -> None:
         self.pending.append(signum)
 
+    def deliver(self, handlers: dict) -> None:
+        """Hand the first held signal, once, to its handler in ``handlers`` (which raises)."""
+        if self.pending and not self.delivered:
+            self.delivered = True
+            number = self.pending[0]
+            handlers[number](number, None)
+
 
 _held = _HeldSignals()
 
@@ -181,16 +188,11 @@ def signals_at_safe_points():
             handlers, _held.handlers = _held.handlers, {}
             for number, handler in handlers.items():
                 signal.signal(number, handler)
-            if _held.pending and not _held.delivered:
-                _held.delivered = True
-                number = _held.pending[0]
-                handlers[number](number, None)
+            _held.deliver(handlers)
 
 
 def stop_point() -> None:
     """Deliver a stop signal held by :func:`signals_at_safe_points` (the first only): its
     handler raises here. Call it where the main thread waits, holding no lock."""
-    if _held.pending and not _held.delivered and threading.current_thread() is threading.main_thread():
-        _held.delivered = True
-        number = _held.pending[0]
-        _held.handlers[number](number, None)
+    if threading.current_thread() is threading.main_thread():
+        _held.deliver(_held.handlers)
