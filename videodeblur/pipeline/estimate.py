@@ -18,12 +18,7 @@ from videodeblur.io import VideoReader
 from videodeblur.io.paths import atomic_output
 from videodeblur.pipeline.engine import FrameEngine, RenderedFrame, decoded_in_background
 from videodeblur.pipeline.runner import resolve_config, trim_arguments
-from videodeblur.pipeline.runtime import (
-    no_numpy_hugepages,
-    run_as_background_worker,
-    single_threaded_blas,
-    single_threaded_opencv,
-)
+from videodeblur.pipeline.runtime import run_as_background_worker, run_settings
 from videodeblur.pipeline.restorer import FrameRestorer
 from videodeblur.pipeline.schedules import TrackRow
 
@@ -88,7 +83,7 @@ def estimate_track(input_path, config=None, *, progress=None) -> list[TrackRow]:
         # The schedule a run uses: estimated in the light the run restores in.
         schedule = FrameRestorer(config, reader.info).schedule()
         workers = config.resolved_workers()
-        with single_threaded_blas(), single_threaded_opencv(), no_numpy_hugepages(), ThreadPoolExecutor(
+        with run_settings(), ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="videodeblur-estimate",
                 initializer=run_as_background_worker) as pool:
             frames = (event for event in reader.events(**trim_arguments(config.trim)) if not _is_packet(event))

@@ -32,10 +32,8 @@ from videodeblur.pipeline.engine import FrameEngine, RenderedFrame, decoded_in_b
 from videodeblur.pipeline.restorer import FrameRestorer
 from videodeblur.pipeline.runtime import (
     blas_controller,
-    no_numpy_hugepages,
     run_as_background_worker,
-    single_threaded_blas,
-    single_threaded_opencv,
+    run_settings,
 )
 from videodeblur.pipeline.schedules import TrackRow
 
@@ -299,7 +297,7 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
                                  crf=output.crf, preset=output.preset, pix_fmt=output.pix_fmt or None,
                                  profile=output.profile or None, audio=output.audio) as writer:
                     sink = WriterSink(writer, bar)
-                    with single_threaded_blas(), single_threaded_opencv(), no_numpy_hugepages():
+                    with run_settings():
                         frames, packets = run_engine(
                             reader.events(**range_arguments), restorer, sink,
                             workers=config.resolved_workers(), frames_in_flight=config.resolved_frames_in_flight())

@@ -99,6 +99,14 @@ def no_numpy_hugepages():
             setter(previous)
 
 
+@contextlib.contextmanager
+def run_settings():
+    """The process settings of a pass over a video (a run, a segment, ``estimate``): one BLAS
+    thread, OpenCV without its own threads, no huge-page advice; each restored on leaving."""
+    with single_threaded_blas(), single_threaded_opencv(), no_numpy_hugepages():
+        yield
+
+
 def madvise_hugepage_setter():
     """NumPy's switch for madvise hugepage (``_set_madvise_hugepage``; private, so looked up
     defensively: without it nothing changes)."""

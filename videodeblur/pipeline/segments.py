@@ -47,12 +47,7 @@ from videodeblur.io.probe import is_attached_pic
 from videodeblur.io.ranges import TAIL_SLACK_S
 from videodeblur.pipeline.engine import render_range
 from videodeblur.pipeline.restorer import FrameRestorer
-from videodeblur.pipeline.runtime import (
-    no_numpy_hugepages,
-    run_as_background_worker,
-    single_threaded_blas,
-    single_threaded_opencv,
-)
+from videodeblur.pipeline.runtime import run_as_background_worker, run_settings
 
 #: Seconds of video per segment when ``pipeline.segment_frames`` is 0.
 DEFAULT_SEGMENT_SECONDS = 10.0
@@ -283,7 +278,7 @@ def _render(job: SegmentJob, temporary: Path, threads: int, started: float) -> S
         try:
             with VideoWriter(temporary, reader.info, [], codec=output.codec, crf=output.crf, preset=output.preset,
                              pix_fmt=output.pix_fmt or None, profile=output.profile or None) as writer, \
-                    single_threaded_blas(), single_threaded_opencv(), no_numpy_hugepages():
+                    run_settings():
                 sink = _SegmentSink(writer)
                 render_range(reader, frames, restorer.schedule(), restorer.restore, segment.first, segment.last,
                              sink, executor=pool, frames_in_flight=2 * threads + 2, context=job.context)
