@@ -70,20 +70,28 @@ def read_csv(path):
 # --------------------------------------------------------------------------------------
 
 
-def test_estimate_writes_one_row_per_frame_with_the_radius(clips, tmp_path):
+@pytest.mark.parametrize("estimate_every", [None, 1, 3])
+def test_estimate_writes_one_row_per_frame_with_the_radius(clips, tmp_path, estimate_every):
     track = tmp_path / "track.csv"
-    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track), *AUTO]) == 0
+    every = [] if estimate_every is None else ["--set", f"psf.estimate_every={estimate_every}"]
+    assert cli_main(["estimate", str(clips["blurred"]), "-o", str(track), *AUTO, *every]) == 0
     columns, rows = read_csv(track)
     assert set(REQUIRED_COLUMNS) <= set(columns), columns
     frames = len(decode_frames(clips["blurred"]))
     assert len(rows) == frames == FRAMES
     assert [int(r["frame"]) for r in rows] == list(range(frames))
     assert [float(r["time"]) for r in rows] == pytest.approx([i / FPS for i in range(frames)], abs=1e-3)
+    stride = estimate_every or 2  # the default estimates every other frame
     for r in rows:
+        # Every frame gets the smoothed kernel; only the estimated frames have raw values.
         assert r["kind"] == "defocus", r
-        assert 0.0 <= float(r["confidence"]) <= 1.0
-        assert abs(float(r["radius_raw"]) - RADIUS_PX) <= 0.5, r
         assert abs(float(r["radius_smoothed"]) - RADIUS_PX) <= 0.5, r
+        if int(r["frame"]) % stride == 0:
+            assert 0.0 <= float(r["confidence"]) <= 1.0
+            assert r["kind_raw"] == "defocus", r
+            assert abs(float(r["radius_raw"]) - RADIUS_PX) <= 0.5, r
+        else:
+            assert r["confidence"] == r["kind_raw"] == r["radius_raw"] == "", r
         for column in ("length_raw", "length_smoothed", "angle_raw", "angle_smoothed"):
             assert r[column] == "", (column, r)
 
@@ -147,9 +155,13 @@ def test_estimate_csv_matches_the_kernels_a_preview_uses(clips, tmp_path):
     config = load_config(None, ["psf.kind=auto", "psf.smoothing_frames=3"])
     with Previewer(clips["blurred"], config) as previewer:
         for i in (0, 5, FRAMES - 1):
-            spec = previewer.frame_and_row(i)[1].spec
-            assert spec.kind == rows[i]["kind"]
-            assert spec.get("radius") == pytest.approx(float(rows[i]["radius_smoothed"]), abs=1e-3)
+            row = previewer.frame_and_row(i)[1]
+            assert row.spec.kind == rows[i]["kind"]
+            assert row.spec.get("radius") == pytest.approx(float(rows[i]["radius_smoothed"]), abs=1e-3)
+            # Frame 5 has no estimate of its own (every other frame is estimated); its kernel
+            # was still estimated, and the label says so.
+            assert previewer.describe_psf(row).startswith("defocus radius")
+            assert "(estimated)" in previewer.describe_psf(row)
 
 
 def test_estimate_plot_writes_a_png(clips, tmp_path):

@@ -16,6 +16,7 @@ import pytest
 
 from videodeblur.config import load_config
 from videodeblur.core.estimation import BlurEstimate, DefocusFit, MotionFit
+from videodeblur.core.smoothing import frame_signature
 from videodeblur.errors import ConfigError, InvalidParameterError
 from videodeblur.pipeline.schedules import (
     BlurTracker,
@@ -499,3 +500,75 @@ def test_a_focus_pull_that_starts_on_sharp_frames_is_followed_after_its_first_fr
     errors = [row.spec.get("radius") - t for row, t in zip(rows[10:], truth[10:])]
     assert 0.0 < errors[0] <= 0.3
     assert max(abs(e) for e in errors[1:]) <= 0.05 + 1e-9
+
+
+# --------------------------------------------------------------------------------------
+# psf.estimate_every: the blur estimated on every n-th frame
+# --------------------------------------------------------------------------------------
+
+
+def test_analyse_estimates_only_every_nth_frame_by_number(monkeypatch):
+    calls = []
+
+    def fake_analyse_frame(luma, max_value, family, light_table=None):
+        calls.append(family)
+        return FrameAnalysis(luma, defocus(3.0))
+
+    monkeypatch.setattr("videodeblur.pipeline.schedules.analyse_frame", fake_analyse_frame)
+    tracker = BlurTracker("defocus", 8, estimate_every=3)
+    analyses = {i: tracker.analyse(item(i)) for i in range(10, 20)}
+    # By frame number, not by order of arrival: a preview or a segment that starts at frame 10
+    # estimates the frames a whole run does.
+    assert [i for i, a in analyses.items() if a.estimate is not None] == [12, 15, 18]
+    assert len(calls) == 3
+    # The frames between still get their scene-cut signature.
+    signature = frame_signature(LUMA, 255.0)
+    assert all(np.array_equal(a.signature, signature) for a in analyses.values() if a.estimate is None)
+
+
+@pytest.mark.parametrize("smoothing_frames, asked, used", [(8, 2, 2), (8, 17, 17), (8, 18, 17), (1, 5, 3), (0, 2, 1)])
+def test_estimate_every_is_at_most_the_window(smoothing_frames, asked, used):
+    # Every frame's window of +-W frames must hold an estimated frame.
+    assert BlurTracker("auto", smoothing_frames, estimate_every=asked).estimate_every == used
+
+
+def run_sparse_tracker(estimate_of, count, smoothing_frames, every, signatures=None):
+    """Like run_tracker, with only every ``every``-th frame estimated (the others None)."""
+    tracker = BlurTracker("auto", smoothing_frames, estimate_every=every)
+    rows = []
+    for i in range(count):
+        signature = SHOT_A if signatures is None else signatures[i]
+        estimate = estimate_of(i) if tracker.estimates(i) else None
+        rows.extend(tracker.push(item(i), FrameAnalysis(signature, estimate)))
+    return rows + tracker.finish()
+
+
+def test_frames_between_estimates_get_the_smoothed_kernel():
+    rows = run_sparse_tracker(lambda i: defocus(3.0), 30, 8, 2)
+    check_one_row_per_frame_in_order(rows, 30)
+    assert all(row.spec == quantised_spec("defocus", {"radius": 3.0}) for row in rows)
+    assert [row.estimate is not None for row in rows] == [i % 2 == 0 for i in range(30)]
+
+
+def test_a_ramp_is_followed_between_estimates():
+    truth = np.linspace(2.0, 6.0, 40)
+    rows = run_sparse_tracker(lambda i: defocus(truth[i]), 40, 8, 2)
+    used = np.array([row.spec.get("radius") for row in rows])
+    # The odd frames' radii lie on the ramp as closely as the estimated frames' (quantised to 0.1).
+    assert np.abs(used - truth).max() <= 0.1
+
+
+def test_a_shot_whose_frames_were_not_estimated_is_left_alone():
+    # A one-frame shot at an odd frame number has no estimate of its own shot: it is left as
+    # decoded, not given the neighbouring shot's kernel.
+    signatures = [SHOT_A] * 5 + [SHOT_B] + [SHOT_A] * 6
+    rows = run_sparse_tracker(lambda i: defocus(3.0), 12, 8, 2, signatures)
+    assert rows[5].scene_cut and rows[5].spec == KernelSpec("none")
+    assert rows[4].spec.kind == rows[7].spec.kind == "defocus"
+
+
+def test_estimate_every_is_a_config_key():
+    assert load_config(None).psf.estimate_every == 2
+    assert schedule_for(load_config(None, ["psf.kind=auto", "psf.estimate_every=1"]).psf).estimate_every == 1
+    with pytest.raises(ConfigError, match="psf.estimate_every: must be an integer from 1"):
+        load_config(None, ["psf.estimate_every=0"])

@@ -150,7 +150,7 @@ class Previewer:
         """The kernel a frame is restored with, the method, where (light) and how much (strength),
         e.g. "defocus radius 3 px, wiener, linear light (bt709, limited range)"; see
         :func:`describe_restoration`."""
-        return describe_restoration(self.config, row.spec, self.restorer, row.index, row.estimate is not None)
+        return describe_restoration(self.config, row.spec, self.restorer, row.index)
 
     def render(self, index: int, mode: str = "split", crop: tuple[int, int, int, int] | None = None, *,
                label: bool = True, upright: bool = False) -> np.ndarray:
@@ -232,12 +232,12 @@ def _keep_commas(chunk: str) -> list[str]:
     return [part + ("," if n < len(parts) - 1 else "") for n, part in enumerate(parts)]
 
 
-def describe_restoration(config, spec, restorer: FrameRestorer, frame_index: int, estimated: bool = False) -> str:
-    """What frame ``frame_index`` was restored with, as a label says it: the kernel, the
-    method, a fixed regularisation, the strength, where (light), and the guard's kernel scale
-    where it held the frame back (after ``restorer`` restored it)."""
+def describe_restoration(config, spec, restorer: FrameRestorer, frame_index: int) -> str:
+    """What frame ``frame_index`` was restored with, as a label says it: the kernel (and whether
+    it was estimated), the method, a fixed regularisation, the strength, where (light), and the
+    guard's kernel scale where it held the frame back (after ``restorer`` restored it)."""
     settings = config.deconvolution
-    found = " (estimated)" if estimated else ""
+    found = " (estimated)" if config.psf.kind in registry.estimated_kinds() else ""
     nsr = "" if settings.nsr == "auto" else f", nsr {settings.nsr:g}"
     strength = f", strength {settings.strength:g}" if settings.strength != 1.0 else ""
     scale = restorer.held_scale(frame_index)

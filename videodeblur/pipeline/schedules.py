@@ -8,9 +8,10 @@ use the same schedules, so a preview shows exactly the kernel a run uses:
 * :class:`KeyframeSchedule`: ``[[psf.keyframes]]`` interpolated linearly in frame number or
   time, held before the first keyframe and after the last;
 * :class:`BlurTracker` (``psf.kind = "auto" | "auto-motion" | "auto-defocus"``): every frame is
-  analysed (:func:`analyse_frame`, thread-safe, run in the worker pool) and the analyses are
-  pushed in frame order; a frame's kernel is final once the ``smoothing_frames`` frames after
-  it have been pushed (or its shot has ended), because it is smoothed over the frames
+  analysed (thread-safe, run in the worker pool: its scene-cut signature, and on every
+  ``estimate_every``-th frame its blur, :func:`analyse_frame`) and the analyses are pushed in
+  frame order; a frame's kernel is final once the ``smoothing_frames`` frames after it have been
+  pushed (or its shot has ended), because it is smoothed over the estimates of the frames
   ``i - W .. i + W`` of its shot (:func:`videodeblur.core.smoothing.smooth_at`).
 
 Motion is smoothed as the vector ``(L cos 2a, L sin 2a)``: the angle of a motion blur is
@@ -35,10 +36,11 @@ from videodeblur.pipeline.kernels import NONE, KernelSpec, quantised_spec, spec_
 
 @dataclass(frozen=True)
 class FrameAnalysis:
-    """What the worker pool learns about one frame for blur tracking."""
+    """What the worker pool learns about one frame for blur tracking: its scene-cut signature,
+    and its blur estimate (None on the frames between estimated ones)."""
 
     signature: np.ndarray
-    estimate: BlurEstimate
+    estimate: BlurEstimate | None
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ class TrackRow:
     spec : KernelSpec
         The kernel the frame is restored with (kind ``"none"``: left as is).
     estimate : BlurEstimate or None
-        The frame's own (raw) estimate, for estimated kinds.
+        The frame's own (raw) estimate, for estimated kinds (None on a frame between estimated
+        ones, ``psf.estimate_every``).
     scene_cut : bool
         Whether the frame starts a new shot (estimated kinds).
     """
@@ -173,18 +176,25 @@ class BlurTracker:
         ``W``: frames each side of a frame that its kernel is smoothed over.
     max_value : float
         Full-scale luma value (for :meth:`analyse`).
+    light_table : numpy.ndarray or None
+        Linear light of each luma code (None: estimate on the codes).
+    estimate_every : int
+        The blur is estimated on the frames whose number is a multiple of this; the frames
+        between take the kernel their window's estimates give them. At most ``2 W + 1``, so that
+        every frame's window holds an estimated frame (with ``W = 0`` every frame is estimated).
     """
 
     needs_analysis = True
 
     def __init__(self, family: str, smoothing_frames: int, max_value: float = 255.0,
-                 light_table: np.ndarray | None = None):
+                 light_table: np.ndarray | None = None, estimate_every: int = 1):
         if family not in estimation.KINDS:
             raise InvalidParameterError(f"unknown estimation family {family!r}")
         self.family = family
         self.half_window = int(smoothing_frames)
         self.max_value = float(max_value)
         self.light_table = light_table
+        self.estimate_every = max(1, min(int(estimate_every), 2 * self.half_window + 1))
         self._records: list[_Record] = []
         self._next_to_emit = 0  # position in _records
         self._scene = 0
@@ -199,8 +209,15 @@ class BlurTracker:
         # The window reaches W frames back; one more tells whether the first of them starts a shot.
         return self.half_window + 1
 
+    def estimates(self, index: int) -> bool:
+        """Whether frame ``index`` has its blur estimated (by frame number, so a preview or a
+        segment estimates the frames a whole run does)."""
+        return index % self.estimate_every == 0
+
     def analyse(self, item) -> FrameAnalysis:
         """The analysis :meth:`push` needs for ``item`` (thread-safe; run it in the pool)."""
+        if not self.estimates(item.index):
+            return FrameAnalysis(smoothing.frame_signature(item.planes[0], self.max_value), None)
         return analyse_frame(item.planes[0], self.max_value, self.family, self.light_table)
 
     def push(self, item, analysis: FrameAnalysis) -> list[TrackRow]:
@@ -264,7 +281,8 @@ AGREEMENT_SHARE = 0.15
 
 
 def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
-    """The kernel of frame ``index`` from the records of its window (same shot, +-W frames).
+    """The kernel of frame ``index`` from the records of its window (same shot, +-W frames);
+    the records without an estimate (``psf.estimate_every``) take no part.
 
     The kind is a vote of the frames' own decisions, each weighted by its nearness and its
     confidence: a frame that found no blur because it shows nothing (a flat wall, a dark frame:
@@ -275,6 +293,9 @@ def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
     their mean where they all lie on one side of it inside the shot (the blur coming into view).
     The kernel is applied only where at least :data:`MIN_AGREEING_FRAMES` of them agree with it.
     """
+    window = [r for r in window if r.analysis.estimate is not None]
+    if not window:
+        return KernelSpec(NONE)
     votes: Counter = Counter()
     for r in window:
         confidence = max(float(r.analysis.estimate.confidence), smoothing.MIN_WEIGHT)
@@ -328,7 +349,8 @@ def schedule_for(psf_section, info=None, max_value: float = 255.0, light_table: 
                 f"estimate the blur (at least {smallest}x{smallest} pixels); give the blur instead "
                 f"(psf.kind = {_or_list(k for k, v in registry.PSF_KINDS.items() if v.keyframeable)})"
             )
-        return BlurTracker(estimated[psf_section.kind], psf_section.smoothing_frames, max_value, light_table)
+        return BlurTracker(estimated[psf_section.kind], psf_section.smoothing_frames, max_value, light_table,
+                           psf_section.estimate_every)
     if psf_section.keyframes:
         return KeyframeSchedule(psf_section, getattr(info, "average_rate", None))
     return FixedSchedule(spec_from_config(psf_section))

@@ -25,7 +25,7 @@ import numpy as np
 from videodeblur import registry
 from videodeblur.cache import LockedLRU
 from videodeblur.config import Config, config_to_toml, load_config
-from videodeblur.config.models import LIGHT, MAX_SMOOTHING_FRAMES, PLANES
+from videodeblur.config.models import LIGHT, MAX_ESTIMATE_EVERY, MAX_SMOOTHING_FRAMES, PLANES
 from videodeblur.errors import InvalidParameterError, OutputError
 from videodeblur.io import FrameItem
 from videodeblur.io.paths import atomic_output
@@ -87,6 +87,10 @@ def controls() -> list[dict]:
                   "min": 0, "max": MAX_SMOOTHING_FRAMES, "step": 1, "unit": "frames", "default": 8,
                   "bound_min": 0, "bound_max": MAX_SMOOTHING_FRAMES,
                   "description": "estimates smoothed over this many frames before and after"})
+    items.append({"key": "psf.estimate_every", "type": "number", "kinds": list(registry.estimated_kinds()),
+                  "min": 1, "max": 8, "step": 1, "unit": "frames", "default": 2,
+                  "bound_min": 1, "bound_max": MAX_ESTIMATE_EVERY,
+                  "description": "the blur is estimated on every this-many-th frame; 1: every frame (slower)"})
     items += [
         {"key": "deconvolution.method", "type": "choice", "choices": list(registry.METHODS),
          "description": "; ".join(f"{m.name}: {m.description}" for m in registry.METHODS.values())},
@@ -112,7 +116,8 @@ def controls() -> list[dict]:
 
 def control_values(config: Config) -> dict[str, object]:
     """The value of every control in ``config`` (unset parameters as their control's default)."""
-    values: dict[str, object] = {"psf.kind": config.psf.kind, "psf.smoothing_frames": config.psf.smoothing_frames}
+    values: dict[str, object] = {"psf.kind": config.psf.kind, "psf.smoothing_frames": config.psf.smoothing_frames,
+                                 "psf.estimate_every": config.psf.estimate_every}
     for name in registry.all_parameters():
         value = config.psf.value(name)
         if value is not None and not isinstance(value, str):
