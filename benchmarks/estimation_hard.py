@@ -26,7 +26,7 @@ any other kernel applied is *wrong*; a frame restored with no kernel is *left al
 footage, *too strong* counts kernels larger than a 4 px streak, a 1.6 px disk or a 1 px
 Gaussian.
 
-Usage: python -m benchmarks.estimation_hard [--frames 48] [--seed 17]
+Usage: python -m benchmarks.estimation_hard [--frames 48] [--seed 17] [--estimate-every N]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import numpy as np
 
 from benchmarks.common import decoded_luma
 from videodeblur import registry
+from videodeblur.config import load_config
 from videodeblur.core import psf
 from videodeblur.pipeline.schedules import BlurTracker
 
@@ -178,8 +179,8 @@ def light_table() -> np.ndarray:
     return linearisation("bt709", 8, False).decode_table
 
 
-def track(frames, family: str, table) -> list:
-    tracker = BlurTracker(family, 8, 255.0, table)
+def track(frames, family: str, table, estimate_every: int) -> list:
+    tracker = BlurTracker(family, 8, 255.0, table, estimate_every)
     rows = []
     for index, luma in enumerate(frames):
         item = SimpleNamespace(index=index, time_s=index / 25.0, planes=[luma])
@@ -211,12 +212,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--seed", type=int, default=17, help="the noise's seed (default 17)")
+    parser.add_argument("--estimate-every", type=int, default=load_config(None).psf.estimate_every,
+                        help="psf.estimate_every (default: the config's)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     table = light_table()
     families = list(registry.estimated_kinds().values())
     made = clips(args.frames, rng)
-    print(f"{args.frames} frames per clip; % of frames: wrong / right / left alone "
+    print(f"{args.frames} frames per clip, psf.estimate_every = {args.estimate_every}; % of frames: wrong / right / left alone "
           "(sharp clips: too strong / mild / left alone); kind switches\n")
     calibration = []  # (confidence, the frame's own estimate judged) over the blurred clips
     header = f"{'clip':44}" + "".join(f"{('auto-' + f) if f != 'auto' else 'auto':>24}" for f in families)
@@ -224,15 +227,16 @@ def main(argv=None) -> int:
     for name, (frames, truth) in made.items():
         cells = []
         for family in families:
-            rows = track(frames, family, table)
+            rows = track(frames, family, table, args.estimate_every)
             verdicts = [judge(row.spec, truth) for row in rows]
             # Calibration: the kinds that search the blur's family (a single-family kind on
             # another family's blur is sure of the only family it knows, and is not a user's choice).
             if truth is not None and family in ("auto", truth[0]):
                 for row in rows:
                     estimate = row.estimate
-                    own = (_own_spec(estimate))
-                    calibration.append((float(estimate.confidence), judge(own, truth)))
+                    if estimate is None:  # a frame between the estimated ones (psf.estimate_every)
+                        continue
+                    calibration.append((float(estimate.confidence), judge(_own_spec(estimate), truth)))
             share = {v: 100.0 * verdicts.count(v) / len(verdicts) for v in set(verdicts)}
             kinds = [row.spec.kind for row in rows]
             switches = sum(1 for a, b in zip(kinds, kinds[1:]) if a != b)
