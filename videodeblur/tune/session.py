@@ -24,7 +24,7 @@ import numpy as np
 
 from videodeblur import registry
 from videodeblur.cache import LockedLRU
-from videodeblur.config import Config, config_to_toml, load_config
+from videodeblur.config import Config, PsfSection, config_to_toml, load_config
 from videodeblur.config.models import LIGHT, MAX_ESTIMATE_EVERY, MAX_SMOOTHING_FRAMES, PLANES
 from videodeblur.errors import InvalidParameterError, OutputError
 from videodeblur.io import FrameItem
@@ -83,12 +83,13 @@ def controls() -> list[dict]:
                       "bound_min": bound_min, "bound_max": parameter.maximum,
                       "default": parameter.default if parameter.default is not None else low,
                       "description": parameter.description})
+    psf_defaults = {name: field.default for name, field in PsfSection.model_fields.items()}
     items.append({"key": "psf.smoothing_frames", "type": "number", "kinds": list(registry.estimated_kinds()),
-                  "min": 0, "max": MAX_SMOOTHING_FRAMES, "step": 1, "unit": "frames", "default": 8,
-                  "bound_min": 0, "bound_max": MAX_SMOOTHING_FRAMES,
+                  "min": 0, "max": MAX_SMOOTHING_FRAMES, "step": 1, "unit": "frames",
+                  "default": psf_defaults["smoothing_frames"], "bound_min": 0, "bound_max": MAX_SMOOTHING_FRAMES,
                   "description": "estimates smoothed over this many frames before and after"})
     items.append({"key": "psf.estimate_every", "type": "number", "kinds": list(registry.estimated_kinds()),
-                  "min": 1, "max": 8, "step": 1, "unit": "frames", "default": 2,
+                  "min": 1, "max": 8, "step": 1, "unit": "frames", "default": psf_defaults["estimate_every"],
                   "bound_min": 1, "bound_max": MAX_ESTIMATE_EVERY,
                   "description": "the blur is estimated on every this-many-th frame; 1: every frame (slower)"})
     items += [
