@@ -26,15 +26,8 @@ right), times in seconds and frame numbers counted from 0.
 """
 
 from videodeblur.config.loading import MAX_CONFIG_BYTES, config_to_toml, load_config, parse_override
-from videodeblur.config.models import (
-    Config,
-    DeconvolutionSection,
-    Keyframe,
-    OutputSection,
-    PipelineSection,
-    PsfSection,
-    TrimSection,
-)
+from videodeblur.config.models import Config, DeconvolutionSection, OutputSection, PipelineSection, TrimSection
+from videodeblur.config.psf_section import Keyframe, PsfSection
 from videodeblur.limits import DEFAULT_MAX_FRAME_PIXELS
 from videodeblur.registry import presets as _presets
 

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from videodeblur import registry
 from videodeblur.config import messages as m
-from videodeblur.config.models import SECTION_RULES, SECTIONS, Config, RuleViolation, section_keys
+from videodeblur.config.messages import RuleViolation
+from videodeblur.config.models import SECTION_RULES, SECTIONS, Config, section_keys
 from videodeblur.errors import ConfigError
 
 #: A config file larger than this (1 MiB) is refused unread.

@@ -13,6 +13,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated
 
 from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
@@ -184,3 +185,19 @@ def path_value(value: object, suffixes: Sequence[str], requirement: str) -> str:
         if value.lower().endswith(tuple(suffixes)):
             return os.path.abspath(os.path.expanduser(value))
     raise reject(requirement, value)
+
+
+#: An optional time in seconds (>= 0): ``trim.start_s``, a keyframe's ``time_s``.
+OptionalSeconds = Annotated[float | None, real("must be a number of seconds >= 0", lambda x: x >= 0, optional=True)]
+#: An optional frame number (>= 0): ``trim.start_frame``, a keyframe's ``frame``.
+OptionalFrame = Annotated[
+    int | None, integer("must be a frame number (an integer >= 0)", lambda n: n >= 0, optional=True)
+]
+
+
+class RuleViolation(ValueError):
+    """Cross-field problems of one section, already formatted with their dotted keys."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))

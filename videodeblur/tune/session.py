@@ -25,7 +25,8 @@ import numpy as np
 from videodeblur import registry
 from videodeblur.cache import LockedLRU
 from videodeblur.config import Config, PsfSection, config_to_toml, load_config
-from videodeblur.config.models import LIGHT, MAX_ESTIMATE_EVERY, MAX_SMOOTHING_FRAMES, PLANES
+from videodeblur.config.models import LIGHT, PLANES
+from videodeblur.config.psf_section import MAX_ESTIMATE_EVERY, MAX_SMOOTHING_FRAMES
 from videodeblur.errors import InvalidParameterError, OutputError
 from videodeblur.io import FrameItem
 from videodeblur.io.paths import atomic_output
