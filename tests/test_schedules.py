@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 
 from videodeblur.config import load_config
+from videodeblur.config.psf_section import MAX_ESTIMATE_EVERY, MAX_SMOOTHING_FRAMES
 from videodeblur.core.estimation import BlurEstimate, DefocusFit, MotionFit
 from videodeblur.core.smoothing import frame_signature
 from videodeblur.errors import ConfigError, InvalidParameterError
 from videodeblur.pipeline.schedules import (
+    MIN_AGREEING_FRAMES,
     BlurTracker,
     FixedSchedule,
     FrameAnalysis,
@@ -526,9 +528,11 @@ def test_analyse_estimates_only_every_nth_frame_by_number(monkeypatch):
     assert all(np.array_equal(a.signature, signature) for a in analyses.values() if a.estimate is None)
 
 
-@pytest.mark.parametrize("smoothing_frames, asked, used", [(8, 2, 2), (8, 17, 17), (8, 18, 17), (1, 5, 3), (0, 2, 1)])
-def test_estimate_every_is_at_most_the_window(smoothing_frames, asked, used):
-    # Every frame's window of +-W frames must hold an estimated frame.
+@pytest.mark.parametrize("smoothing_frames, asked, used",
+                         [(8, 2, 2), (8, 5, 5), (8, 17, 5), (3, 3, 2), (2, 2, 1), (0, 2, 1)])
+def test_estimate_every_leaves_three_estimates_in_a_window(smoothing_frames, asked, used):
+    # A window of 2 W + 1 frames must hold the three estimates that have to agree on a kernel
+    # (MIN_AGREEING_FRAMES), or one frame's estimate would be applied with no one to disagree.
     assert BlurTracker("auto", smoothing_frames, estimate_every=asked).estimate_every == used
 
 
@@ -568,6 +572,7 @@ def test_a_shot_whose_frames_were_not_estimated_is_left_alone():
 
 
 def test_estimate_every_is_a_config_key():
+    assert MAX_ESTIMATE_EVERY == (2 * MAX_SMOOTHING_FRAMES + 1) // MIN_AGREEING_FRAMES
     assert load_config(None).psf.estimate_every == 2
     assert schedule_for(load_config(None, ["psf.kind=auto", "psf.estimate_every=1"]).psf).estimate_every == 1
     with pytest.raises(ConfigError, match="psf.estimate_every: must be an integer from 1"):

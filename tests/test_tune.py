@@ -224,7 +224,7 @@ def test_saving_writes_the_config_a_run_reads(server, tmp_path):
 
 
 def test_the_track_of_an_estimated_kind(server):
-    params = [("set", "psf.kind=auto-defocus"), ("set", "psf.smoothing_frames=2")]
+    params = [("set", "psf.kind=auto-defocus"), ("set", "psf.smoothing_frames=3")]
     deadline = time.monotonic() + 120
     while True:
         body = json.loads(server.get("/api/track", params)[2])
@@ -236,7 +236,8 @@ def test_the_track_of_an_estimated_kind(server):
     assert [row["frame"] for row in rows] == list(range(24))
     found = [row["value"] for row in rows if row["kind"] == "defocus"]
     assert len(found) >= 20 and abs(float(np.median(found)) - 3.0) <= 0.5
-    # The default estimates every other frame: the others have no raw estimate of their own.
+    # Every other frame is estimated (the default, which 3 frames of smoothing allow): the
+    # others have no raw estimate of their own.
     assert all(0 <= row["confidence"] <= 1 and row["raw_kind"] is not None for row in rows[::2])
     assert all(row["confidence"] is None and row["raw"] is None for row in rows[1::2])
     assert json.loads(server.get("/api/track")[2])["state"] == "none"  # a fixed kernel has no track

@@ -20,8 +20,9 @@ from videodeblur.config.messages import OptionalFrame, OptionalSeconds, RuleViol
 
 #: Largest ``psf.smoothing_frames``.
 MAX_SMOOTHING_FRAMES = 100
-#: Largest ``psf.estimate_every``.
-MAX_ESTIMATE_EVERY = 2 * MAX_SMOOTHING_FRAMES + 1
+#: Largest ``psf.estimate_every``: a window of ``2 * MAX_SMOOTHING_FRAMES + 1`` frames then
+#: holds three estimates, as many as must agree on a kernel.
+MAX_ESTIMATE_EVERY = (2 * MAX_SMOOTHING_FRAMES + 1) // 3
 
 #: The [psf] section and keyframes also hold the registry's parameters (validated here).
 _FROZEN_WITH_PARAMETERS = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
@@ -243,8 +244,9 @@ class PsfSection(BaseModel):
         number); the frames between take the kernel smoothed from their window's estimates.
         Default 2: the smoothing already decides each kernel from the estimates of several
         frames, and one frame in two gives it most of their evidence at half the cost. Taken
-        as at most ``2 * smoothing_frames + 1``, so that every frame's window holds an estimate
-        (with ``smoothing_frames = 0``, every frame is estimated).
+        as at most ``(2 * smoothing_frames + 1) // 3``, so that every frame's window holds the
+        three estimates that must agree on a kernel (with ``smoothing_frames`` below 3, every
+        frame is estimated).
     """
 
     model_config = _FROZEN_WITH_PARAMETERS

@@ -180,8 +180,10 @@ class BlurTracker:
         Linear light of each luma code (None: estimate on the codes).
     estimate_every : int
         The blur is estimated on the frames whose number is a multiple of this; the frames
-        between take the kernel their window's estimates give them. At most ``2 W + 1``, so that
-        every frame's window holds an estimated frame (with ``W = 0`` every frame is estimated).
+        between take the kernel their window's estimates give them. Taken as at most
+        ``(2 W + 1) // MIN_AGREEING_FRAMES``, so that the window of a frame inside a shot holds
+        the agreeing estimates a kernel needs (:data:`MIN_AGREEING_FRAMES`); with ``W < 3`` every
+        frame is estimated.
     """
 
     needs_analysis = True
@@ -194,7 +196,7 @@ class BlurTracker:
         self.half_window = int(smoothing_frames)
         self.max_value = float(max_value)
         self.light_table = light_table
-        self.estimate_every = max(1, min(int(estimate_every), 2 * self.half_window + 1))
+        self.estimate_every = max(1, min(int(estimate_every), (2 * self.half_window + 1) // MIN_AGREEING_FRAMES))
         self._records: list[_Record] = []
         self._next_to_emit = 0  # position in _records
         self._scene = 0

@@ -90,7 +90,7 @@ def controls() -> list[dict]:
                   "default": psf_defaults["smoothing_frames"], "bound_min": 0, "bound_max": MAX_SMOOTHING_FRAMES,
                   "description": "estimates smoothed over this many frames before and after"})
     items.append({"key": "psf.estimate_every", "type": "number", "kinds": list(registry.estimated_kinds()),
-                  "min": 1, "max": 8, "step": 1, "unit": "frames", "default": psf_defaults["estimate_every"],
+                  "min": 1, "max": 5, "step": 1, "unit": "frames", "default": psf_defaults["estimate_every"],
                   "bound_min": 1, "bound_max": MAX_ESTIMATE_EVERY,
                   "description": "the blur is estimated on every this-many-th frame; 1: every frame (slower)"})
     items += [
