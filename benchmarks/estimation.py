@@ -202,7 +202,9 @@ def cost(workdir: Path, seconds: float, repeats: int, estimate_every: int) -> tu
         "auto": ["--set", "psf.kind=auto"],
         "auto, every frame": ["--set", "psf.kind=auto", "--set", "psf.estimate_every=1"],
     }
-    for arguments in contenders.values():  # (the last one's own setting comes last and wins)
+    # Every contender runs the stride asked for; "auto, every frame" overrides it with its own
+    # setting, which comes later on its command line.
+    for arguments in contenders.values():
         arguments[:0] = ["--set", f"psf.estimate_every={estimate_every}"]
     frames = frame_count(clip)
     times = {name: [] for name in contenders}
