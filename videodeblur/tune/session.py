@@ -24,7 +24,7 @@ import numpy as np
 
 from videodeblur import registry
 from videodeblur.cache import LockedLRU
-from videodeblur.config import Config, PsfSection, config_to_toml, load_config
+from videodeblur.config import Config, DeconvolutionSection, PsfSection, config_to_toml, load_config
 from videodeblur.config.models import LIGHT, PLANES
 from videodeblur.config.psf_section import MAX_ESTIMATE_EVERY, MAX_SMOOTHING_FRAMES
 from videodeblur.errors import InvalidParameterError, OutputError
@@ -84,7 +84,7 @@ def controls() -> list[dict]:
                       "bound_min": bound_min, "bound_max": parameter.maximum,
                       "default": parameter.default if parameter.default is not None else low,
                       "description": parameter.description})
-    psf_defaults = {name: field.default for name, field in PsfSection.model_fields.items()}
+    psf_defaults, defaults = _field_defaults(PsfSection), _field_defaults(DeconvolutionSection)
     items.append({"key": "psf.smoothing_frames", "type": "number", "kinds": list(registry.estimated_kinds()),
                   "min": 0, "max": MAX_SMOOTHING_FRAMES, "step": 1, "unit": "frames",
                   "default": psf_defaults["smoothing_frames"], "bound_min": 0, "bound_max": MAX_SMOOTHING_FRAMES,
@@ -97,16 +97,16 @@ def controls() -> list[dict]:
         {"key": "deconvolution.method", "type": "choice", "choices": list(registry.METHODS),
          "description": "; ".join(f"{m.name}: {m.description}" for m in registry.METHODS.values())},
         {"key": "deconvolution.nsr", "type": "regularisation", "min": NSR_LOG10_RANGE[0],
-         "max": NSR_LOG10_RANGE[1], "step": 0.05, "default": "auto",
+         "max": NSR_LOG10_RANGE[1], "step": 0.05, "default": defaults["nsr"],
          "description": "the regularisation: auto (from each frame) or a value > 0, larger is gentler"},
         {"key": "deconvolution.strength", "type": "number", "min": 0.0, "max": 1.0, "step": 0.05, "unit": "",
-         "bound_min": 0.0, "bound_max": 1.0, "default": 1.0,
+         "bound_min": 0.0, "bound_max": 1.0, "default": defaults["strength"],
          "description": "how much of the restoration is applied: 0 the input, 1 all of it"},
-        {"key": "deconvolution.edgetaper", "type": "toggle", "default": True,
+        {"key": "deconvolution.edgetaper", "type": "toggle", "default": defaults["edgetaper"],
          "description": "taper the borders so that no ripples start at the frame's edges"},
-        {"key": "deconvolution.guard", "type": "toggle", "default": True,
+        {"key": "deconvolution.guard", "type": "toggle", "default": defaults["guard"],
          "description": "restore a frame with a smaller kernel where it shows less blur than the kernel given"},
-        {"key": "deconvolution.point_lights", "type": "toggle", "default": True,
+        {"key": "deconvolution.point_lights", "type": "toggle", "default": defaults["point_lights"],
          "description": "in linear light, take lamps' and speculars' rings out so that they come back as points"},
         {"key": "deconvolution.light", "type": "choice", "choices": list(LIGHT),
          "description": "where the blur is undone: linear light, the encoded values, or auto from the tags"},
@@ -114,6 +114,11 @@ def controls() -> list[dict]:
          "description": "luma only, or every plane"},
     ]
     return items
+
+
+def _field_defaults(section) -> dict[str, object]:
+    """A config section's declared fields and their defaults, by name."""
+    return {name: field.default for name, field in section.model_fields.items()}
 
 
 def control_values(config: Config) -> dict[str, object]:
