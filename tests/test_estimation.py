@@ -394,6 +394,37 @@ def test_clipped_pixels_discount_the_evidence_for_a_gaussian(photo):
     assert void.fit("gaussian").sigma_px == clean.fit("gaussian").sigma_px
 
 
+def _radial(kind, gaussian_score, disk_score, confidence=0.7):
+    fits = {"defocus": estimation.DefocusFit(3.0, disk_score), "gaussian": estimation.GaussianFit(2.0, gaussian_score)}
+    return estimation.BlurEstimate(kind, fits, confidence)
+
+
+def test_gaussian_and_disk_are_rivals_decided_together():
+    assert estimation.contest("gaussian") == estimation.contest("defocus") == ("defocus", "gaussian")
+    assert estimation.contest("motion") == ("motion",)
+    assert estimation.contest("none") == ("none",)
+
+
+def test_pooled_winner_sums_the_frames_gains():
+    # Each frame's margin is 3 %, below the per-frame advantage: every frame's own verdict is
+    # the disk. Together they pass the pooled advantage (below the per-frame one): a Gaussian.
+    margin = estimation.GAUSSIAN_ADVANTAGE * 0.75
+    assert margin > estimation.POOLED_GAUSSIAN_ADVANTAGE
+    frames = [_radial("defocus", 0.2 * (1 + margin), 0.2) for _ in range(5)]
+    assert estimation.pooled_winner(("defocus", "gaussian"), frames, [1.0] * 5) == "gaussian"
+    # Two Gaussian verdicts with wide margins outweighed by three near disks of greater weight.
+    frames = [_radial("gaussian", 0.22, 0.2)] * 2 + [_radial("defocus", 0.19, 0.2)] * 3
+    assert estimation.pooled_winner(("defocus", "gaussian"), frames, [0.2, 0.2, 1.0, 1.0, 1.0]) == "defocus"
+    # Gaussian gains voided by clipping (0) never beat a disk.
+    assert estimation.pooled_winner(("defocus", "gaussian"), [_radial("defocus", 0.0, 0.1)], [1.0]) == "defocus"
+
+
+def test_pooled_winner_needs_both_fits_and_two_rivals():
+    only_disk = estimation.BlurEstimate("defocus", {"defocus": estimation.DefocusFit(3.0, 0.2)}, 0.7)
+    assert estimation.pooled_winner(("defocus", "gaussian"), [only_disk], [1.0]) is None
+    assert estimation.pooled_winner(("motion",), [_radial("defocus", 0.3, 0.2)], [1.0]) is None
+
+
 def test_a_sharp_photo_fits_no_gaussian(photo):
     estimate = estimate_blur(blur_spectrum(blur_noisy(photo, np.ones((1, 1)))), "gaussian")
     assert estimate.kind == "none", estimate

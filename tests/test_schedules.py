@@ -16,7 +16,7 @@ import pytest
 
 from videodeblur.config import load_config
 from videodeblur.config.psf_section import MAX_ESTIMATE_EVERY, MAX_SMOOTHING_FRAMES
-from videodeblur.core.estimation import BlurEstimate, DefocusFit, MotionFit
+from videodeblur.core.estimation import GAUSSIAN_ADVANTAGE, BlurEstimate, DefocusFit, GaussianFit, MotionFit
 from videodeblur.core.smoothing import frame_signature
 from videodeblur.errors import ConfigError, InvalidParameterError
 from videodeblur.pipeline.schedules import (
@@ -446,6 +446,31 @@ def test_keyframe_config_errors(overrides, expected):
 
 
 # -- never confidently wrong ----------------------------------------------------------------------
+
+
+def radial(margin, sigma=2.0, radius=3.1, confidence=0.7):
+    """An "auto" frame's estimate with a Gaussian fit whose gain beats the disk's by ``margin``
+    (its own verdict the Gaussian only past the per-frame advantage)."""
+    disk_score = 0.3 * confidence
+    kind = "gaussian" if margin > GAUSSIAN_ADVANTAGE else "defocus"
+    return BlurEstimate(kind, {"defocus": DefocusFit(radius, disk_score),
+                               "gaussian": GaussianFit(sigma, disk_score * (1 + margin))}, confidence)
+
+
+def test_a_gaussian_shot_whose_first_frames_fall_short_of_the_margin_stays_gaussian():
+    # A Gaussian blur's per-frame margin over the disk scatters about the per-frame threshold:
+    # the shot's first frames (+3 %) are disks on their own, the rest (+6 %) Gaussians. Decided
+    # by the window's summed fits, every frame takes the Gaussian and the kind never switches.
+    estimates = [radial(0.03)] * 5 + [radial(0.06)] * 20
+    rows, _ = run_tracker(estimates, 8)
+    assert {row.spec for row in rows} == {KernelSpec.of("gaussian", sigma=2.0)}
+
+
+def test_a_disk_shot_with_a_few_gaussian_verdicts_stays_a_disk():
+    # Disks of radius 3: margins about 0, a few frames past the per-frame threshold (+5 %).
+    margins = [0.0, -0.02, 0.05, 0.01, -0.03, 0.05, 0.0, -0.01] * 3
+    rows, _ = run_tracker([radial(m) for m in margins], 8)
+    assert {row.spec for row in rows} == {KernelSpec.of("defocus", radius=3.1)}
 
 
 def test_a_lone_confident_estimate_is_applied_neither_to_its_frame_nor_to_its_neighbours():

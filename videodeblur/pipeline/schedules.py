@@ -289,7 +289,9 @@ def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
     The kind is a vote of the frames' own decisions, each weighted by its nearness and its
     confidence: a frame that found no blur because it shows nothing (a flat wall, a dark frame:
     low confidence) hardly votes, one that is sharp (a short streak fits it well: high
-    confidence) votes "none" firmly. The parameters are smoothed over the frames that decided
+    confidence) votes "none" firmly. Rival families (:attr:`videodeblur.core.estimation.Family.rival`:
+    a Gaussian and a disk) vote as one, and the window's frames that chose either decide between
+    them together (:func:`videodeblur.core.estimation.pooled_winner`). The parameters are smoothed over the frames that decided
     that kind, by confidence, in the kind's smoothing coordinates
     (:attr:`videodeblur.registry.PsfKind.to_coordinates`): a local line read at the frame, or
     their mean where they all lie on one side of it inside the shot (the blur coming into view).
@@ -298,16 +300,26 @@ def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
     window = [r for r in window if r.analysis.estimate is not None]
     if not window:
         return KernelSpec(NONE)
+    # Rival families (a Gaussian and a disk) vote together, then are told apart by the frames'
+    # summed fits: one frame's verdict between them is noisy.
     votes: Counter = Counter()
+    weights = {}
     for r in window:
         confidence = max(float(r.analysis.estimate.confidence), smoothing.MIN_WEIGHT)
-        votes[r.analysis.estimate.kind] += _tricube(r.index - index, half_window) * confidence
+        weights[r.index] = _tricube(r.index - index, half_window) * confidence
+        votes[estimation.contest(r.analysis.estimate.kind)] += weights[r.index]
     # Deterministic order on ties: the estimator's family order, then none.
-    family = max((*estimation.FAMILIES, NONE), key=lambda k: votes.get(k, 0.0))
-    if family == NONE:
+    candidates = dict.fromkeys(estimation.contest(name) for name in (*estimation.FAMILIES, NONE))
+    contest = max(candidates, key=lambda key: votes.get(key, 0.0))
+    if contest == (NONE,):
         return KernelSpec(NONE)
+    voters = [r for r in window if r.analysis.estimate.kind in contest]
+    family = estimation.pooled_winner(contest, [r.analysis.estimate for r in voters], [weights[r.index] for r in voters])
+    if family is None:
+        family = max(contest, key=lambda name: sum(weights[r.index] for r in voters
+                                                   if r.analysis.estimate.kind == name))
     kind = registry.kind_for_family(family)
-    members = [r for r in window if r.analysis.estimate.kind == family]
+    members = [r for r in voters if r.analysis.estimate.fit(family) is not None]
     offsets = [r.index - index for r in members]
     confidences = [r.analysis.estimate.confidence for r in members]
     coordinates = np.array([kind.to_coordinates(r.analysis.estimate.fit(family).values) for r in members], float)

@@ -20,15 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from videodeblur.core.estimation.defocus import DefocusFit, estimate_defocus
-from videodeblur.core.estimation.gaussian import GAUSSIAN_ADVANTAGE, GaussianFit, estimate_gaussian
+from videodeblur.core.estimation.gaussian import (
+    GAUSSIAN_ADVANTAGE,
+    POOLED_GAUSSIAN_ADVANTAGE,
+    GaussianFit,
+    estimate_gaussian,
+)
 from videodeblur.core.estimation.motion import MIN_LENGTH_PX, MotionFit, estimate_motion
 from videodeblur.core.estimation.spectrum import MIN_TILE_PX, TILE_PX, BlurSpectrum, average_spectra, blur_spectrum
 from videodeblur.errors import InvalidParameterError
 
 __all__ = [
     "BlurEstimate", "BlurSpectrum", "DefocusFit", "FAMILIES", "GaussianFit", "KINDS", "MIN_TILE_PX", "MotionFit",
-    "TILE_PX", "average_spectra", "blur_spectrum", "estimate_blur", "estimate_defocus", "estimate_gaussian",
-    "estimate_motion",
+    "TILE_PX", "average_spectra", "blur_spectrum", "contest", "estimate_blur", "estimate_defocus", "estimate_gaussian",
+    "estimate_motion", "pooled_winner",
 ]
 
 #: Below these R^2 gains a model does not explain the spectrum: sharp photographs fit motion
@@ -74,6 +79,12 @@ class Family:
     advantage : float
         The share by which this family's gain must exceed another's to win over it (0: the
         larger gain wins).
+    rival : str or None
+        A family whose fits look so much like this one's that a single frame cannot tell them
+        apart reliably: over time the two are decided together, by a window's frames' summed
+        gains (:func:`pooled_winner`), not by each frame's verdict.
+    pooled_advantage : float
+        The share by which this family's summed gains must exceed its rival's.
     """
 
     name: str
@@ -83,6 +94,8 @@ class Family:
     decisive_score: float | None = None
     spares: tuple[str, ...] = ()
     advantage: float = 0.0
+    rival: str | None = None
+    pooled_advantage: float = 0.0
 
 
 #: The families, in the order that breaks ties between equal scores.
@@ -94,7 +107,7 @@ FAMILIES: dict[str, Family] = {
     "defocus": Family("defocus", estimate_defocus, DEFOCUS_MIN_SCORE, lambda v: v["radius"] >= MIN_RADIUS_PX,
                       decisive_score=DECISIVE_DEFOCUS_SCORE, spares=("motion",)),
     "gaussian": Family("gaussian", estimate_gaussian, GAUSSIAN_MIN_SCORE, lambda v: v["sigma"] >= MIN_SIGMA_PX,
-                       advantage=GAUSSIAN_ADVANTAGE),
+                       advantage=GAUSSIAN_ADVANTAGE, rival="defocus", pooled_advantage=POOLED_GAUSSIAN_ADVANTAGE),
 }
 #: What :func:`estimate_blur` may search: every family (``"auto"``) or one.
 KINDS = ("auto", *FAMILIES)
@@ -163,3 +176,50 @@ def estimate_blur(spectrum: BlurSpectrum, kind: str = "auto") -> BlurEstimate:
     chosen = best if score >= family.min_score and family.big_enough(fits[best].values) else "none"
     confidence = float(min(1.0, max(0.0, score) / FULL_CONFIDENCE_SCORE))
     return BlurEstimate(chosen, fits, confidence)
+
+
+def contest(family: str) -> tuple[str, ...]:
+    """The families decided together with ``family`` over time: itself and its rival (either
+    way round), in the order of :data:`FAMILIES`; ``(family,)`` where it has none (or is
+    ``"none"``)."""
+    together = {family}
+    for name, member in FAMILIES.items():
+        if member.rival is not None and family in (name, member.rival):
+            together.update((name, member.rival))
+    return tuple(name for name in FAMILIES if name in together) if len(together) > 1 else (family,)
+
+
+def pooled_winner(rivals: tuple[str, ...], estimates, weights) -> str | None:
+    """Of two rival families, the one a window's frames favour together.
+
+    The family with the :attr:`Family.rival` wins where its R^2 gains, weighted and summed over
+    the frames, exceed the rival's summed gains by its :attr:`Family.pooled_advantage`; else the
+    rival wins. One frame's margin is noisy; the window's sum averages it out.
+
+    Parameters
+    ----------
+    rivals : tuple of str
+        Two families decided together (:func:`contest`).
+    estimates : sequence of BlurEstimate
+        The window's frames whose own verdict is one of the two.
+    weights : sequence of float
+        Each frame's weight (nearness times confidence).
+
+    Returns
+    -------
+    str or None
+        The winning family; None for a single family, or where not every frame has fits of both
+        (a kind that searches one family only).
+    """
+    challengers = [name for name in rivals if FAMILIES.get(name) and FAMILIES[name].rival in rivals]
+    if len(rivals) != 2 or len(challengers) != 1:
+        return None
+    challenger = FAMILIES[challengers[0]]
+    own = theirs = 0.0
+    for estimate, weight in zip(estimates, weights):
+        mine, rival = estimate.fit(challenger.name), estimate.fit(challenger.rival)
+        if mine is None or rival is None:
+            return None
+        own += weight * mine.score
+        theirs += weight * rival.score
+    return challenger.name if own > (1.0 + challenger.pooled_advantage) * max(theirs, 0.0) else challenger.rival

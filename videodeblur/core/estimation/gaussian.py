@@ -49,6 +49,14 @@ GAUSSIAN_CANDIDATES = 1
 #: +6.6 % on disks of radius 3 (median -1.5 to +0.5 %, 1 frame in 192 above 4 %).
 GAUSSIAN_ADVANTAGE = 0.04
 
+#: Over time a Gaussian and a disk are decided by a window's frames together (their gains
+#: summed, weighted by nearness and confidence: :func:`videodeblur.core.estimation.pooled_winner`),
+#: and the Gaussian wins where its sum exceeds the disk's by this share. One frame's margin is
+#: noisy, the window's is not: on the same clips over five noise seeds, windows of +-8 frames
+#: summed to +3.4 % and more on sigma 2 blur, +2.2 % and less on disks of radius 3
+#: (docs/quality.md); this lies between.
+POOLED_GAUSSIAN_ADVANTAGE = 0.028
+
 
 @dataclass(frozen=True)
 class GaussianFit:
