@@ -79,6 +79,8 @@ class Geometry:
     coarse_trend_basis: np.ndarray  # the trend basis orthonormalised over the coarse bins
     oriented_trend_basis: np.ndarray  # trend_basis plus the picture's own orientations (below)
     coarse_oriented_trend_basis: np.ndarray  # the same orthonormalised over the coarse bins
+    refine_trend_basis: np.ndarray  # oriented, with the finer orientations the angle refinement needs
+    coarse_refine_trend_basis: np.ndarray  # the same orthonormalised over the coarse bins
 
 
 @functools.lru_cache(maxsize=4)
@@ -101,6 +103,9 @@ def geometry_for(tile_px: int) -> Geometry:
         coarse_selected=coarse[selected], coarse_trend_basis=orthonormal_log_trend(r[coarse[selected]]),
         oriented_trend_basis=oriented_log_trend(r, direction),
         coarse_oriented_trend_basis=oriented_log_trend(r[coarse[selected]], direction[coarse[selected]]),
+        refine_trend_basis=oriented_log_trend(r, direction, REFINE_HARMONICS).astype(np.float32),
+        coarse_refine_trend_basis=oriented_log_trend(r[coarse[selected]], direction[coarse[selected]],
+                                                     REFINE_HARMONICS).astype(np.float32),
     )
 
 
@@ -115,9 +120,14 @@ def orthonormal_log_trend(frequency: np.ndarray) -> np.ndarray:
 
 #: Angular harmonics (of twice the frequency's direction) in :func:`oriented_log_trend`.
 ORIENTATION_HARMONICS = 2
+#: ... and in the trend the angle refinement scores against: each above
+#: :data:`ORIENTATION_HARMONICS` without its ``log rho`` term, which would also take part of a
+#: noisy streak's own signal (docs/quality.md); in single precision, half the work.
+REFINE_HARMONICS = 6
 
 
-def oriented_log_trend(frequency: np.ndarray, direction_rad: np.ndarray) -> np.ndarray:
+def oriented_log_trend(frequency: np.ndarray, direction_rad: np.ndarray,
+                       harmonics: int = ORIENTATION_HARMONICS) -> np.ndarray:
     """:func:`orthonormal_log_trend` plus smooth changes of the spectrum with direction.
 
     A picture's own edges (a horizon, tree trunks, a wall's corners) give its spectrum more power
@@ -125,13 +135,14 @@ def oriented_log_trend(frequency: np.ndarray, direction_rad: np.ndarray) -> np.n
     trend leaves in the residual, where a motion template a few degrees off explains part of it
     and wins. Harmonics ``cos 2k phi``, ``sin 2k phi`` (k <= :data:`ORIENTATION_HARMONICS`), each
     times 1 and ``log rho``, absorb it; a blur's dark lines, sharp in direction at all but the
-    lowest frequencies, stay in the residual.
+    lowest frequencies, stay in the residual. Harmonics above :data:`ORIENTATION_HARMONICS` (up
+    to ``harmonics``) enter without their ``log rho`` term.
     """
     log_f = np.log(frequency)
     columns = [np.ones_like(log_f), log_f, log_f**2, log_f**3]
-    for k in range(1, ORIENTATION_HARMONICS + 1):
+    for k in range(1, harmonics + 1):
         for wave in (np.cos(2 * k * direction_rad), np.sin(2 * k * direction_rad)):
-            columns += [wave, wave * log_f]
+            columns += [wave, wave * log_f] if k <= ORIENTATION_HARMONICS else [wave]
     q, _ = np.linalg.qr(np.stack(columns, axis=1))
     return q
 

@@ -23,7 +23,6 @@ import numpy as np
 from videodeblur.core.estimation.geometry import (
     Geometry,
     ProfileGrid,
-    Target,
     detrend_normalise,
     fill_empty,
     geometry_for,
@@ -184,19 +183,21 @@ def _log_motion_templates(fx: np.ndarray, fy: np.ndarray, length_px, angles_deg:
     return np.log(sinc_squared + np.float32(eps))
 
 
-def _refined_angle(log_power: np.ndarray, oriented: Target, geometry: Geometry, length_px: float,
-                   angle_deg: float) -> float:
+def _refined_angle(log_power: np.ndarray, geometry: Geometry, length_px: float, angle_deg: float) -> float:
     """The direction near ``angle_deg`` whose template best explains the 2-D log spectrum.
 
-    Scored in 2-D against :attr:`Geometry.oriented_trend_basis` (``oriented``: the log spectrum
-    less that trend; the first, coarser step on the coarse quarter of the bins): the 1-D
-    profiles peak a few degrees off the true direction (their correlation rewards dark lines
-    that are slightly smeared, as the template's ``eps`` assumes), and a radial trend alone
-    leaves the picture's own orientations in the 2-D residual, which pull the fit towards them.
+    Scored in 2-D against :attr:`Geometry.refine_trend_basis` (the first, coarser step on the
+    coarse quarter of the bins): the 1-D profiles peak a few degrees off the true direction
+    (their correlation rewards dark lines that are slightly smeared, as the template's ``eps``
+    assumes), and a radial trend alone leaves the picture's own orientations in the 2-D
+    residual, which pull the fit towards them. Harmonics up to ``cos 4 phi`` (the orientation
+    check's) left the sharper ones of a picture with many straight lines (poles, railings, a
+    frame's edges) to pull a streak by up to 4 degrees; up to ``cos 12 phi`` they do not, and
+    the blur's dark lines, sharp in direction, stay in the residual.
     """
     subset = geometry.coarse_selected
-    steps = ((target(log_power[subset], geometry.coarse_oriented_trend_basis), geometry.fx[subset],
-              geometry.fy[subset]), (oriented, geometry.fx, geometry.fy))
+    steps = ((target(log_power[subset], geometry.coarse_refine_trend_basis), geometry.fx[subset],
+              geometry.fy[subset]), (target(log_power, geometry.refine_trend_basis), geometry.fx, geometry.fy))
     angle = angle_deg
     for (scored, fx, fy), step, reach in zip(steps, FINE_ANGLE_STEPS_DEG, FINE_ANGLE_REACH):
         candidates = angle + step * np.arange(-reach, reach + 1)
@@ -257,7 +258,7 @@ def estimate_motion(spectrum: BlurSpectrum) -> MotionFit:
     #    orientations (:func:`_refined_angle`); then the length along it, with a parabola
     #    through the profile's correlation peak (the grid is 0.05 px).
     oriented = target(log_power, geometry.oriented_trend_basis)
-    angle = _refined_angle(log_power, oriented, geometry, float(lengths[length_index]), angle)
+    angle = _refined_angle(log_power, geometry, float(lengths[length_index]), angle)
     near = slice(max(0, length_index - REFINE_LENGTH_SPAN), length_index + REFINE_LENGTH_SPAN + 1)
     scores = (_motion_profiles(full, [angle]) @ templates[near].T)[0]
     k = int(np.argmax(scores))
