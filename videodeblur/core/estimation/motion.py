@@ -80,7 +80,7 @@ MIN_LENGTH_PX = 5.0
 MIN_ORIENTED_SHARE = 0.2
 
 #: See :data:`videodeblur.core.estimation.defocus.DEFOCUS_RADIUS_BIAS_PX`.
-MOTION_LENGTH_BIAS_PX = {False: -0.15, True: -0.10}
+MOTION_LENGTH_BIAS_PX = {False: -0.07, True: -0.10}
 
 
 @dataclass(frozen=True)
