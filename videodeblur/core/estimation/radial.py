@@ -17,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from videodeblur.core.estimation.geometry import (
+    AXIS_BINS,
+    AXIS_EXCESS_LIMIT,
     ProfileGrid,
+    axis_excess,
     detrend_normalise,
     fill_empty,
     geometry_for,
@@ -66,14 +69,14 @@ class RadialFit:
     score: float
 
 
-@functools.lru_cache(maxsize=4)
-def radial_bin_rho(tile_px: int) -> np.ndarray:
+@functools.lru_cache(maxsize=8)
+def radial_bin_rho(tile_px: int, axis_bins: int) -> np.ndarray:
     """Mean frequency of the 2-D bins in each used radial bin (the centre where none falls).
 
     Templates are evaluated where the bins' frequencies really are: at low frequencies a radial
     bin holds few 2-D bins, off its centre, and the centre would bias the size.
     """
-    geometry = geometry_for(tile_px)
+    geometry = geometry_for(tile_px, axis_bins)
     grid = geometry.grid
     sums = np.bincount(geometry.radial_index, geometry.rho, minlength=grid.bins)[: grid.bins][grid.used]
     counts = np.bincount(geometry.radial_index, minlength=grid.bins)[: grid.bins][grid.used]
@@ -87,15 +90,21 @@ def radial_profile(values: np.ndarray, index: np.ndarray, grid: ProfileGrid) -> 
     return fill_empty((sums / np.maximum(counts, 1))[None, :], counts[None, :])[0]
 
 
-@functools.lru_cache(maxsize=8)
-def _transfer_squared_at_bins(model: RadialModel, tile_px: int) -> np.ndarray:
-    return model.transfer_squared(model.sizes_px, radial_bin_rho(tile_px))
+@functools.lru_cache(maxsize=16)
+def _transfer_squared_at_bins(model: RadialModel, tile_px: int, axis_bins: int) -> np.ndarray:
+    return model.transfer_squared(model.sizes_px, radial_bin_rho(tile_px, axis_bins))
 
 
-@functools.lru_cache(maxsize=64)
-def _profile_templates(model: RadialModel, tile_px: int, eps: float) -> np.ndarray:
-    geometry = geometry_for(tile_px)
-    return detrend_normalise(np.log(_transfer_squared_at_bins(model, tile_px) + eps), geometry.grid.trend)
+@functools.lru_cache(maxsize=128)
+def _profile_templates(model: RadialModel, tile_px: int, eps: float, axis_bins: int) -> np.ndarray:
+    geometry = geometry_for(tile_px, axis_bins)
+    return detrend_normalise(np.log(_transfer_squared_at_bins(model, tile_px, axis_bins) + eps), geometry.grid.trend)
+
+
+def radial_axis_bins(spectrum: BlurSpectrum) -> int:
+    """The bins near the frequency axes a radial search leaves out: none, unless they stand out
+    of the spectrum (:func:`~videodeblur.core.estimation.geometry.axis_excess`: letterbox bars)."""
+    return AXIS_BINS if axis_excess(spectrum) > AXIS_EXCESS_LIMIT else 0
 
 
 def radial_search(spectrum: BlurSpectrum, model: RadialModel,
@@ -113,10 +122,12 @@ def radial_search(spectrum: BlurSpectrum, model: RadialModel,
     Returns
     -------
     RadialFit
-        The size (sub-grid, from a parabola through the profile correlation's peak) and the
-        R^2 gain on all bins of the scoring template.
+        The size (sub-grid, from a parabola through the profile correlation's peak; found on
+        the bins near the axes as well where they do not stand out, :func:`radial_axis_bins`)
+        and the R^2 gain of the scoring template on the bins every family's score reads.
     """
-    geometry = geometry_for(spectrum.tile_px)
+    axis_bins = radial_axis_bins(spectrum)
+    geometry = geometry_for(spectrum.tile_px, axis_bins)
     log_power = log_spectrum(spectrum, geometry)
     profile = radial_profile(log_power, geometry.radial_index, geometry.grid)
     normalised = detrend_normalise(profile[None, :], geometry.grid.trend)[0]
@@ -127,7 +138,7 @@ def radial_search(spectrum: BlurSpectrum, model: RadialModel,
     coarse_target = target(log_power[subset], geometry.coarse_trend_basis)
     candidates = []  # (coarse R^2 gain, size, depth)
     for eps in model.floors:
-        scores = _profile_templates(model, spectrum.tile_px, eps) @ normalised
+        scores = _profile_templates(model, spectrum.tile_px, eps, axis_bins) @ normalised
         peaks = local_maxima(scores, model.candidates, circular=False)
         found = np.array([sizes[k] + parabolic_peak(scores, k) * (sizes[1] - sizes[0]) for k in peaks])
         # (one matrix product scores every candidate of a depth)
@@ -138,5 +149,8 @@ def radial_search(spectrum: BlurSpectrum, model: RadialModel,
     scoring = best if scoring_floors is None else max((c for c in candidates if c[2] in scoring_floors),
                                                       key=lambda c: c[0])
     _, size, eps = scoring
-    score = r2_gain(target(log_power, geometry.trend_basis), model.log_template(np.array([size]), geometry.rho, eps)[0])
+    # The score, which decides between families, reads the bins every family reads.
+    scored = geometry_for(spectrum.tile_px)
+    score = r2_gain(target(log_spectrum(spectrum, scored), scored.trend_basis),
+                    model.log_template(np.array([size]), scored.rho, eps)[0])
     return RadialFit(best[1], score)
