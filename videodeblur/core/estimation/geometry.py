@@ -126,7 +126,22 @@ def axis_excess(spectrum: BlurSpectrum) -> float:
     cross the axes like any other direction, so a radial search reads the axes where they do
     not stand out: leaving them out costs its size accuracy on ordinary frames.
     """
-    tile_px = spectrum.tile_px
+    on_axes, beside, on_rings, beside_rings, rings = _axis_bands(spectrum.tile_px)
+    floor = max(float(spectrum.power.max()), 1e-30) * 1e-12
+    on_mean = np.bincount(on_rings, np.log(spectrum.power[on_axes] + floor), minlength=rings)
+    beside_mean = np.bincount(beside_rings, np.log(spectrum.power[beside] + floor), minlength=rings)
+    on_count = np.bincount(on_rings, minlength=rings)
+    beside_count = np.bincount(beside_rings, minlength=rings)
+    both = (on_count > 0) & (beside_count > 0)
+    if not both.any():
+        return 0.0
+    return float(np.median(on_mean[both] / on_count[both] - beside_mean[both] / beside_count[both]))
+
+
+@functools.lru_cache(maxsize=4)
+def _axis_bands(tile_px: int):
+    """(bins near the axes, bins beside them, each one's ring of whole-bin radius, rings) of the
+    one-sided spectrum's band that the searches read."""
     fy = np.abs(np.fft.fftfreq(tile_px))[:, None] * tile_px
     fx = np.fft.rfftfreq(tile_px)[None, :] * tile_px
     rho = np.hypot(fx, fy)
@@ -135,19 +150,7 @@ def axis_excess(spectrum: BlurSpectrum) -> float:
     on_axes = band & (distance < AXIS_BINS - 1e-9)
     beside = band & (distance >= AXIS_BINS - 1e-9) & (distance < 3 * AXIS_BINS)
     ring = rho.astype(np.int64)
-    log_power = np.log(spectrum.power + max(float(spectrum.power.max()), 1e-30) * 1e-12)
-    rings = int(ring.max()) + 1
-
-    def ring_means(mask):
-        sums = np.bincount(ring[mask], log_power[mask], minlength=rings)
-        counts = np.bincount(ring[mask], minlength=rings)
-        return sums, counts
-
-    (on_sums, on_counts), (beside_sums, beside_counts) = ring_means(on_axes), ring_means(beside)
-    both = (on_counts > 0) & (beside_counts > 0)
-    if not both.any():
-        return 0.0
-    return float(np.median(on_sums[both] / on_counts[both] - beside_sums[both] / beside_counts[both]))
+    return on_axes, beside, ring[on_axes], ring[beside], int(ring.max()) + 1
 
 
 def orthonormal_log_trend(frequency: np.ndarray) -> np.ndarray:
