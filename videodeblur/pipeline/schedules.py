@@ -289,10 +289,12 @@ def smoothed_spec(index: int, window, half_window: int) -> KernelSpec:
     The kind is a vote of the frames' own decisions, each weighted by its nearness and its
     confidence: a frame that found no blur because it shows nothing (a flat wall, a dark frame:
     low confidence) hardly votes, one that is sharp (a short streak fits it well: high
-    confidence) votes "none" firmly. Rival families (:attr:`videodeblur.core.estimation.Family.rival`:
-    a Gaussian and a disk) vote as one, and the window's frames that chose either decide between
-    them together (:func:`videodeblur.core.estimation.pooled_winner`). The parameters are smoothed over the frames that decided
-    that kind, by confidence, in the kind's smoothing coordinates
+    confidence) votes "none" firmly. Rival families
+    (:attr:`videodeblur.core.estimation.Family.rival`: a Gaussian and a disk) vote as one, and
+    the window's frames that chose either decide between them together
+    (:func:`videodeblur.core.estimation.pooled_winner`). The parameters are smoothed over the
+    frames that decided that kind (with their fit of it), by confidence, in the kind's smoothing
+    coordinates
     (:attr:`videodeblur.registry.PsfKind.to_coordinates`): a local line read at the frame, or
     their mean where they all lie on one side of it inside the shot (the blur coming into view).
     The kernel is applied only where at least :data:`MIN_AGREEING_FRAMES` of them agree with it.
