@@ -656,7 +656,9 @@ def test_long_motion_on_a_frame_smaller_than_a_tile(camera, length, angle):
 # -- what the frame shows: texture-chosen tiles, axes left out ----------------------------------
 
 
-def test_letterbox_bars_do_not_look_like_a_horizontal_streak(camera):
+def letterboxed_disk(camera):
+    """(a 720 px wide frame blurred by a disk of radius 3, the same with black bars a sixth of
+    its height at the top and bottom)."""
     from imaging import blur_valid
 
     blurred, _ = blur_valid(np.tile(camera, (1, 2))[:, :720], psf.disk(3.0))
@@ -664,21 +666,20 @@ def test_letterbox_bars_do_not_look_like_a_horizontal_streak(camera):
     bar = boxed.shape[0] // 6
     boxed[:bar] = 0.0
     boxed[-bar:] = 0.0
+    return blurred, boxed
+
+
+def test_letterbox_bars_do_not_look_like_a_horizontal_streak(camera):
+    _, boxed = letterboxed_disk(camera)
     found = estimation.estimate_blur(estimation.blur_spectrum(boxed), "auto")
     assert found.kind == "defocus" and abs(found.fit("defocus").radius_px - 3.0) <= 0.5
 
 
 def test_a_radial_search_reads_the_axes_unless_they_stand_out(camera):
-    from imaging import blur_valid
-
     from videodeblur.core.estimation.geometry import AXIS_BINS, AXIS_EXCESS_LIMIT, axis_excess
     from videodeblur.core.estimation.radial import radial_axis_bins
 
-    blurred, _ = blur_valid(np.tile(camera, (1, 2))[:, :720], psf.disk(3.0))
-    boxed = blurred.copy()
-    bar = boxed.shape[0] // 6
-    boxed[:bar] = 0.0
-    boxed[-bar:] = 0.0
+    blurred, boxed = letterboxed_disk(camera)
     plain, barred = estimation.blur_spectrum(blurred), estimation.blur_spectrum(boxed)
     assert axis_excess(plain) < AXIS_EXCESS_LIMIT < axis_excess(barred)
     assert radial_axis_bins(plain) == 0 and radial_axis_bins(barred) == AXIS_BINS
