@@ -127,9 +127,10 @@ def axis_excess(spectrum: BlurSpectrum) -> float:
     not stand out: leaving them out costs its size accuracy on ordinary frames.
     """
     on_axes, beside, on_rings, beside_rings, rings = _axis_bands(spectrum.tile_px)
+    power = spectrum.power.ravel()
     floor = max(float(spectrum.power.max()), 1e-30) * 1e-12
-    on_mean = np.bincount(on_rings, np.log(spectrum.power[on_axes] + floor), minlength=rings)
-    beside_mean = np.bincount(beside_rings, np.log(spectrum.power[beside] + floor), minlength=rings)
+    on_mean = np.bincount(on_rings, np.log(power[on_axes] + floor), minlength=rings)
+    beside_mean = np.bincount(beside_rings, np.log(power[beside] + floor), minlength=rings)
     on_count = np.bincount(on_rings, minlength=rings)
     beside_count = np.bincount(beside_rings, minlength=rings)
     both = (on_count > 0) & (beside_count > 0)
@@ -140,17 +141,16 @@ def axis_excess(spectrum: BlurSpectrum) -> float:
 
 @functools.lru_cache(maxsize=4)
 def _axis_bands(tile_px: int):
-    """(bins near the axes, bins beside them, each one's ring of whole-bin radius, rings) of the
-    one-sided spectrum's band that the searches read."""
-    fy = np.abs(np.fft.fftfreq(tile_px))[:, None] * tile_px
-    fx = np.fft.rfftfreq(tile_px)[None, :] * tile_px
-    rho = np.hypot(fx, fy)
-    distance = np.minimum(fx, fy)
-    band = (rho >= LOW_FREQUENCY_BINS) & (rho <= HIGH_FREQUENCY * tile_px)
-    on_axes = band & (distance < AXIS_BINS - 1e-9)
-    beside = band & (distance >= AXIS_BINS - 1e-9) & (distance < 3 * AXIS_BINS)
-    ring = rho.astype(np.int64)
-    return on_axes, beside, ring[on_axes], ring[beside], int(ring.max()) + 1
+    """(flat indexes of the bins near the axes, of the bins beside them, each one's ring of
+    whole-bin radius, rings) among the bins the searches read (:func:`geometry_for`, axes
+    included)."""
+    band = geometry_for(tile_px, 0)
+    places = np.flatnonzero(band.selected)
+    distance = np.minimum(np.abs(band.fx), np.abs(band.fy)) * tile_px
+    ring = (band.rho * tile_px).astype(np.int64)
+    on_axes = distance < AXIS_BINS - 1e-9
+    beside = ~on_axes & (distance < 3 * AXIS_BINS)
+    return places[on_axes], places[beside], ring[on_axes], ring[beside], int(ring.max()) + 1
 
 
 def orthonormal_log_trend(frequency: np.ndarray) -> np.ndarray:
