@@ -14,6 +14,7 @@ from videodeblur.core.colour import linearisation
 from videodeblur.errors import InvalidParameterError
 from videodeblur.restoration import FrameDeconvolver
 from videodeblur.restoration.coding import LinearLight
+from videodeblur.pipeline.kernels import KernelSpec
 from videodeblur.restoration.guard import CLEAR_IMPROVEMENT, GCV_MARGIN, MAX_SPREAD, choose_scale, confirm_scale, gcv_score
 from videodeblur.restoration.methods import Regularisation
 
@@ -28,24 +29,43 @@ def second_moments(kernel):
                      [(k * (y - cy) * (x - cx)).sum(), (k * (x - cx) ** 2).sum()]]), (cy, cx)
 
 
-@pytest.mark.parametrize("kernel, smaller", [(psf.disk(4.5), psf.disk(3.0)), (psf.gaussian(3.0), psf.gaussian(2.0)),
-                                             (psf.motion(18, 30), psf.motion(12, 30))])
-def test_a_shrunk_kernel_is_the_smaller_kernel(kernel, smaller):
-    shrunk = psf_models.shrunk(kernel, 2 / 3)
-    assert shrunk.shape[0] % 2 == 1 and shrunk.shape[1] % 2 == 1
-    assert shrunk.sum() == pytest.approx(1.0, abs=1e-5) and shrunk.min() >= 0
-    moments, centre = second_moments(shrunk)
-    expected, _ = second_moments(smaller)
+@pytest.mark.parametrize("kernel, scale, other", [(psf.disk(4.5), 2 / 3, psf.disk(3.0)),
+                                                  (psf.gaussian(3.0), 2 / 3, psf.gaussian(2.0)),
+                                                  (psf.motion(18, 30), 2 / 3, psf.motion(12, 30)),
+                                                  (psf.disk(3.0), 4 / 3, psf.disk(4.0)),
+                                                  (psf.gaussian(1.5), 4 / 3, psf.gaussian(2.0))])
+def test_a_rescaled_kernel_is_the_kernel_of_that_size(kernel, scale, other):
+    rescaled = psf_models.rescaled(kernel, scale)
+    assert rescaled.shape[0] % 2 == 1 and rescaled.shape[1] % 2 == 1
+    assert rescaled.sum() == pytest.approx(1.0, abs=1e-5) and rescaled.min() >= 0
+    moments, centre = second_moments(rescaled)
+    expected, _ = second_moments(other)
     # Bilinear resampling widens a kernel by about 1/6 px^2 per axis: within half a px^2.
     np.testing.assert_allclose(moments, expected, atol=0.5)
-    assert centre == pytest.approx((shrunk.shape[0] // 2, shrunk.shape[1] // 2), abs=0.05)
-    np.testing.assert_array_equal(psf_models.shrunk(kernel, 1.0), psf.normalise(kernel))
+    assert centre == pytest.approx((rescaled.shape[0] // 2, rescaled.shape[1] // 2), abs=0.05)
+    np.testing.assert_array_equal(psf_models.rescaled(kernel, 1.0), psf.normalise(kernel))
 
 
-@pytest.mark.parametrize("scale", [0.0, -0.5, 1.5])
-def test_a_kernel_is_only_shrunk(scale):
+@pytest.mark.parametrize("scale", [0.0, -0.5, float("nan"), float("inf")])
+def test_a_kernel_is_rescaled_by_a_positive_scale_only(scale):
     with pytest.raises(InvalidParameterError, match="scale"):
-        psf_models.shrunk(psf.disk(3.0), scale)
+        psf_models.rescaled(psf.disk(3.0), scale)
+
+
+def test_a_model_kernel_is_rescaled_by_its_sizes_and_a_file_by_resampling(tmp_path):
+    # A streak 4/3 as long is the model's streak of that length, exactly (as sharp as the
+    # streak), not the shorter one resampled (softer: wider across).
+    np.testing.assert_array_equal(KernelSpec.of("motion", length=9.0, angle=30.0).kernel_at_scale(4 / 3),
+                                  KernelSpec.of("motion", length=12.0, angle=30.0).kernel())
+    np.testing.assert_array_equal(KernelSpec.of("defocus", radius=3.0).kernel_at_scale(0.5),
+                                  KernelSpec.of("defocus", radius=1.5).kernel())
+    # Below a parameter's bounds (a streak shorter than 1 px) and for a file: resampled.
+    short = KernelSpec.of("motion", length=2.0, angle=0.0)
+    np.testing.assert_array_equal(short.kernel_at_scale(0.45), psf_models.rescaled(short.kernel(), 0.45))
+    path = tmp_path / "k.npy"
+    np.save(path, psf.disk(3.0))
+    from_file = KernelSpec.of("file", path=str(path))
+    np.testing.assert_array_equal(from_file.kernel_at_scale(0.75), psf_models.rescaled(from_file.kernel(), 0.75))
 
 
 def test_the_rule_takes_a_smaller_kernel_only_where_it_clearly_explains_the_frame():

@@ -164,6 +164,16 @@ class PsfKind:
         """The luma-resolution kernel for these parameter values."""
         return resolve(self.build)(**{p.name: values[p.name] for p in self.parameters})
 
+    def rescaled(self, values: Mapping[str, Any], scale: float) -> dict[str, Any] | None:
+        """The values of the same blur ``scale`` times as large (every parameter in pixels
+        times ``scale``), or None where the kind has no such parameters (a file) or a scaled
+        value leaves its bounds."""
+        sizes = [p for p in self.parameters if p.unit == "px"]
+        if not sizes or any(p.is_path for p in self.parameters):
+            return None
+        scaled = {**values, **{p.name: float(values[p.name]) * scale for p in sizes}}
+        return scaled if all(p.accepts(scaled[p.name]) for p in sizes) else None
+
     def coordinates_to_values(self, coordinates: tuple[float, ...]) -> dict[str, float]:
         """Inverse of :attr:`to_coordinates`."""
         if self.from_coordinates is not None:

@@ -232,19 +232,20 @@ def _trim_zero_border(kernel: np.ndarray) -> np.ndarray:
     return kernel[centre_y - half_y : centre_y + half_y + 1, centre_x - half_x : centre_x + half_x + 1]
 
 
-def shrunk(kernel: np.ndarray, scale: float) -> np.ndarray:
-    """The same kernel ``scale`` times as large (``0 < scale <= 1``), resampled about its
-    centre with area-preserving bilinear interpolation; odd-sized and normalised.
+def rescaled(kernel: np.ndarray, scale: float) -> np.ndarray:
+    """The same kernel ``scale`` times as large (``scale > 0``), resampled about its centre with
+    area-preserving bilinear interpolation; odd-sized and normalised.
 
     A disk of radius r becomes (very nearly) a disk of radius ``scale * r``, a streak of
     length L a streak of ``scale * L`` at the same angle: the shape of any kernel, model or
-    file, kept while its size changes.
+    file, kept while its size changes. Bilinear resampling softens the result by about a
+    sixth of a square pixel per axis.
     """
     import cv2
 
     kernel = normalise(kernel)
-    if not 0.0 < scale <= 1.0:
-        raise InvalidParameterError(f"a kernel can be shrunk by a scale in (0, 1], got {scale!r}")
+    if not (math.isfinite(scale) and scale > 0.0):
+        raise InvalidParameterError(f"a kernel can be rescaled by a positive scale, got {scale!r}")
     rows, columns = kernel.shape
     # The output keeps the input's centre pixel at its centre; sizes stay odd.
     out_rows, out_columns = (2 * max(1, math.ceil((n // 2) * scale)) + 1 for n in (rows, columns))

@@ -58,6 +58,16 @@ class KernelSpec:
             raise InvalidParameterError("a frame left as it is has no kernel")
         return registry.psf_kind(self.kind).kernel(self.parameters)
 
+    def kernel_at_scale(self, scale: float) -> np.ndarray:
+        """The kernel of the same blur ``scale`` times as large: the model's sizes scaled
+        (a streak of ``scale`` times the length stays as sharp as the streak), or, for a kind
+        without them (a file), the kernel resampled (:func:`videodeblur.core.psf.rescaled`)."""
+        entry = registry.psf_kind(self.kind) if self.kind != NONE else None
+        scaled = entry.rescaled(self.parameters, scale) if entry is not None else None
+        if scaled is None:
+            return psf_models.rescaled(self.kernel(), scale)
+        return entry.kernel(scaled)
+
     def describe(self) -> str:
         """A short human-readable description, e.g. ``"defocus radius 3.2 px"``."""
         if self.kind == NONE:

@@ -236,8 +236,8 @@ class FrameDeconvolver:
         return self._spreads.get(tuple(regularisation), build)
 
     def _kernel_at(self, scale: float) -> np.ndarray:
-        """The kernel, or its copy shrunk to ``scale`` (the guard's, :func:`psf_models.shrunk`)."""
-        return self.kernel if scale == 1.0 else psf_models.shrunk(self.kernel, scale)
+        """The kernel, or its copy shrunk to ``scale`` (the guard's, :func:`psf_models.rescaled`)."""
+        return self.kernel if scale == 1.0 else psf_models.rescaled(self.kernel, scale)
 
     def _clipped_light_regions(self, frame: np.ndarray, coding: Coding, buffer: np.ndarray) -> list[tuple]:
         """(indexes, clipped blocks, own group's blocks, block means of the light) of each region
