@@ -15,7 +15,8 @@ from videodeblur.errors import InvalidParameterError
 from videodeblur.restoration import FrameDeconvolver
 from videodeblur.restoration.coding import LinearLight
 from videodeblur.pipeline.kernels import KernelSpec
-from videodeblur.restoration.guard import CLEAR_IMPROVEMENT, GCV_MARGIN, MAX_SPREAD, choose_scale, confirm_scale, gcv_score
+from videodeblur.restoration.guard import (CLEAR_IMPROVEMENT, GCV_CHOICE_MARGIN, GCV_MARGIN, MAX_SPREAD, choose_scale,
+                                           confirm_scale, decide_scale, gcv_score, grow_scale)
 from videodeblur.restoration.methods import Regularisation
 
 LINEAR = LinearLight(linearisation("bt709", 8, True))
@@ -104,16 +105,45 @@ def test_the_cross_validation_score_is_its_definition():
 
 
 def test_cross_validation_confirms_moves_or_refuses_the_spread_choice():
-    clearly = GCV_MARGIN * 0.99
+    clearly = GCV_CHOICE_MARGIN * 0.99
+    fits = {scale: MAX_SPREAD for scale in (1.0, 0.85, 0.75, 0.65, 0.55, 0.45)}  # each explains the frame
     scores = {1.0: 1.0, 0.85: 0.6, 0.75: 0.5, 0.65: 0.5 * clearly, 0.55: 0.45, 0.45: 0.4}
-    assert confirm_scale(0.85, scores) == 0.65  # moved to a clearly lower, interior minimum
-    assert confirm_scale(0.65, scores) == 0.65
-    scores[0.45] = 0.1  # lowest at the smallest copy: still falling, no move
-    assert confirm_scale(0.85, scores) == 0.85
+    assert confirm_scale(0.85, fits, scores) == 0.65  # moved to a clearly lower copy
+    assert confirm_scale(0.65, fits, scores) == 0.65
+    assert confirm_scale(0.75, fits, {**scores, 0.65: 0.5 / clearly * 0.99 ** 2}) == 0.75  # not clearly lower
+    scores[0.45] = 0.1  # lowest at the smallest copy: still falling there, which locates nothing
+    assert confirm_scale(0.85, fits, scores) == 0.65
+    assert confirm_scale(0.85, fits, {1.0: 1.0, 0.85: 0.6, 0.75: 0.55, 0.65: 0.57, 0.55: 0.58, 0.45: 0.1}) == 0.85
+    # Where the spread's choice does not explain the frame either (a texture no power law fits),
+    # the least score among the copies other than the smallest decides, by any margin.
+    texture = {1.0: 5.0, 0.85: 1.0, 0.75: 0.99, 0.65: 1.6, 0.55: 2.1, 0.45: 2.3}
+    assert confirm_scale(0.75, texture, {1.0: 1.0, 0.85: 0.11, 0.75: 0.085, 0.65: 0.072, 0.55: 0.087,
+                                         0.45: 0.074}) == 0.65
     # Refused unless the copy predicts the frame clearly better than the full kernel.
-    assert confirm_scale(0.75, {1.0: 1.0, 0.85: 1.2, 0.75: 0.9, 0.65: 1.1}) == 1.0
-    assert confirm_scale(0.75, {1.0: 1.0, 0.85: 1.2, 0.75: clearly, 0.65: 1.1}) == 0.75
-    assert confirm_scale(1.0, {1.0: 1.0, 0.65: 0.1}) == 1.0  # the spread kept the kernel: nothing to check
+    assert confirm_scale(0.75, fits, {1.0: 1.0, 0.85: 1.2, 0.75: 0.9, 0.65: 1.1}) == 1.0
+    assert confirm_scale(0.75, fits, {1.0: 1.0, 0.85: 1.2, 0.75: GCV_MARGIN * 1.01, 0.65: 1.1}) == 1.0
+    assert confirm_scale(0.75, fits, {1.0: 1.0, 0.85: 1.2, 0.75: GCV_MARGIN * 0.99, 0.65: 1.1}) == 0.75
+    assert confirm_scale(1.0, fits, {1.0: 1.0, 0.65: 0.1}) == 1.0  # the spread kept the kernel: nothing to check
+
+
+def test_a_larger_copy_is_taken_only_where_cross_validation_clearly_prefers_it():
+    assert grow_scale({1.0: 1.0, 1.15: 0.8, 1.33: GCV_MARGIN * 0.99}) == 1.33
+    assert grow_scale({1.0: 1.0, 1.15: GCV_MARGIN * 0.9, 1.33: GCV_MARGIN * 0.99}) == 1.15
+    assert grow_scale({1.0: 1.0, 1.15: 0.9, 1.33: GCV_MARGIN * 1.01}) == 1.0
+    assert grow_scale({1.0: 1.0}) == 1.0
+    # A kernel too small: no smaller copy explains the frame, and every smaller one scores lower
+    # than the last down to the smallest; the larger copy wins whichever the spread preferred.
+    spreads = {1.0: 0.9, 0.85: 0.91, 0.75: 1.1, 0.65: 1.09, 0.55: 0.26, 0.45: 0.43}
+    falling = {1.0: 1.0, 0.85: 1.07, 0.75: 0.66, 0.65: 0.29, 0.55: 0.4, 0.45: 0.24, 1.15: 0.72, 1.33: 0.3}
+    assert choose_scale(spreads) == 0.55
+    assert decide_scale(spreads, falling) == 1.33
+    # A kernel too large: the smaller copies' scores have their least at the true scale, and a
+    # larger copy that also scores below the full kernel does not take the frame.
+    spreads = {1.0: 1.0, 0.85: 0.3, 0.75: 0.25, 0.65: 0.1, 0.55: 0.8, 0.45: 0.5}
+    located = {1.0: 1.0, 0.85: 0.5, 0.75: 0.2, 0.65: 0.07, 0.55: 0.2, 0.45: 0.23, 1.15: 0.8, 1.33: 0.7}
+    assert decide_scale(spreads, located) == 0.65
+    # The full kernel explained by nothing smaller, nothing larger clearly better: kept.
+    assert decide_scale({1.0: 0.5, 0.85: 0.6}, {1.0: 1.0, 0.85: 1.1, 1.15: 0.9}) == 1.0
 
 
 def lens_blurred_window(image, kernel):
@@ -201,3 +231,43 @@ def test_a_run_and_the_preview_say_when_the_guard_held_frames_back(gaussian_two,
     assert "held back to 0.65 x the kernel" in label or "held back to 0.75 x the kernel" in label
     with Previewer(clip, load_config(None, ["psf.kind=gaussian", "psf.sigma=2"])) as previewer:
         assert "held back" not in previewer.describe_psf(previewer.frame_and_row(1)[1])
+
+
+@pytest.fixture(scope="module")
+def streak_twelve(camera):
+    """A clean textured frame blurred in linear light by a 12 px streak at 30 degrees (448 px:
+    a smaller frame gives cross-validation too few frequencies to tell the copies apart)."""
+    sharp = moving_window(camera[40:, 40:], 1, 448, 448, noise_levels=0.3)[0]
+    return sharp, blurred_frames([sharp], psf.motion(12, 30))[0]
+
+
+def test_a_streak_too_short_is_grown_where_its_model_is_known(streak_twelve):
+    sharp, blurred = streak_twelve
+    guess = KernelSpec.of("motion", length=9.0, angle=30.0)  # three quarters of the blur
+    before = luma_psnr(blurred, sharp, 16)
+    as_given, scale = restore(blurred, guess.kernel())
+    assert scale == 1.0 and luma_psnr(as_given, sharp, 16) < before + 0.5  # a resampled copy is never grown
+    out = np.empty_like(blurred)
+    result = FrameDeconvolver(guess.kernel(), blurred.shape, kernel_at_scale=guess.kernel_at_scale).restore(
+        blurred, out=out, coding=LINEAR)
+    assert result.regularisation.kernel_scale == 1.33  # the true streak
+    assert luma_psnr(out, sharp, 16) > before + 2.0
+    right, scale = restore(blurred, psf.motion(12, 30))
+    assert scale == 1.0  # the right kernel is not grown
+    np.testing.assert_allclose(luma_psnr(out, sharp, 16), luma_psnr(right, sharp, 16), atol=0.3)
+
+
+def test_a_run_and_the_preview_say_when_the_guard_grew_the_kernel(streak_twelve, tmp_path, capsys):
+    _, blurred = streak_twelve
+    clip = tmp_path / "streak.mkv"
+    write_luma_clip(clip, [blurred] * 2)
+    settings = ["psf.kind=motion", "psf.length=9", "psf.angle=30"]
+    assert cli_main(["run", str(clip), "-o", str(tmp_path / "a.mkv"), "-q", "--set", "output.codec=ffv1",
+                     *[arg for setting in settings for arg in ("--set", setting)]]) == 0
+    assert "2 restored with a larger kernel" in capsys.readouterr().err
+    from videodeblur.preview import Previewer
+
+    with Previewer(clip, load_config(None, settings)) as previewer:
+        assert "grown to 1.33 x the kernel" in previewer.describe_psf(previewer.frame_and_row(1)[1])
+    with Previewer(clip, load_config(None, ["psf.kind=motion", "psf.length=12", "psf.angle=30"])) as previewer:
+        assert "grown" not in previewer.describe_psf(previewer.frame_and_row(1)[1])

@@ -185,6 +185,9 @@ def _run_one(input_path, output_path, config, args) -> None:
     if report.held_back:
         details += (f", {report.held_back} held back to a smaller kernel (the frame showed less blur than the "
                     f"kernel given: try a smaller one)")
+    if report.grown:
+        details += (f", {report.grown} restored with a larger kernel (the frame showed more blur than the "
+                    f"kernel given: try a larger one)")
     if report.segments:
         details += f", in {report.segments} segments"
         if report.segments_reused:

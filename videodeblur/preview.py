@@ -235,13 +235,15 @@ def _keep_commas(chunk: str) -> list[str]:
 def describe_restoration(config, spec, restorer: FrameRestorer, frame_index: int) -> str:
     """What frame ``frame_index`` was restored with, as a label says it: the kernel (and whether
     it was estimated), the method, a fixed regularisation, the strength, where (light), and the
-    guard's kernel scale where it held the frame back (after ``restorer`` restored it)."""
+    guard's kernel scale where it held the frame back or grew the kernel (after ``restorer``
+    restored it)."""
     settings = config.deconvolution
     found = " (estimated)" if config.psf.kind in registry.estimated_kinds() else ""
     nsr = "" if settings.nsr == "auto" else f", nsr {settings.nsr:g}"
     strength = f", strength {settings.strength:g}" if settings.strength != 1.0 else ""
-    scale = restorer.held_scale(frame_index)
-    held = f", held back to {scale:g} x the kernel (the frame shows less blur)" if scale < 1.0 else ""
+    scale = restorer.guard_scale(frame_index)
+    held = (f", held back to {scale:g} x the kernel (the frame shows less blur)" if scale < 1.0 else
+            f", grown to {scale:g} x the kernel (the frame shows more blur)" if scale > 1.0 else "")
     return f"{spec.describe()}{found}, {settings.method}{nsr}{strength}, {restorer.light.description}{held}"
 
 

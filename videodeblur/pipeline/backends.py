@@ -138,6 +138,7 @@ def run_segmented(input_path: Path, output_path: Path, config: Config, *, overwr
                        light=records[plan[0]].light, notes=notes,
                        point_lights=sum(r.point_lights for r in records.values()),
                        held_back=sum(r.held_back for r in records.values()),
+                       grown=sum(r.grown for r in records.values()),
                        clipped_frames=sum(r.clipped_frames for r in records.values()), segments=len(plan),
                        segments_reused=reused)
 

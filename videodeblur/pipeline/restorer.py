@@ -20,8 +20,8 @@ from videodeblur.restoration.coding import LinearLight, integer_plane
 
 #: Kernels whose deconvolvers a FrameRestorer keeps (estimated and keyframed blurs change).
 DECONVOLVER_CACHE_SIZE = 4
-#: Frames whose held-back kernel scale a FrameRestorer remembers (for a preview's label).
-HELD_SCALES_KEPT = 64
+#: Frames whose guard-chosen kernel scale a FrameRestorer remembers (for a preview's label).
+GUARD_SCALES_KEPT = 64
 
 
 class FrameRestorer:
@@ -68,10 +68,12 @@ class FrameRestorer:
         self.point_lights = 0
         #: Frames whose light plane had clipped areas, the light they lacked estimated.
         self.clipped_frames = 0
-        #: Frames the guard held back to a smaller kernel (their light plane), and the scale of
-        #: the most recent ones by frame index (:mod:`videodeblur.restoration.guard`).
+        #: Frames the guard held back to a smaller kernel or restored with a larger one (their
+        #: light plane), and the scale of the most recent ones by frame index
+        #: (:mod:`videodeblur.restoration.guard`).
         self.held_back = 0
-        self._held_scales: dict[int, float] = {}
+        self.grown = 0
+        self._guard_scales: dict[int, float] = {}
         self._count_lock = threading.Lock()
         # (the codings above come first: the schedule estimates in the same light)
         # The schedule decides which kind of kernel this config has (and refuses, here and
@@ -96,11 +98,12 @@ class FrameRestorer:
         settings = self.config.deconvolution
         deconvolvers = {}
         for plane, (rows, columns) in enumerate(self._plane_shapes):
-            plane_kernel = kernel_for_plane(kernel, columns / self.info.width, rows / self.info.height)
-            deconvolvers[plane] = FrameDeconvolver(plane_kernel, (rows, columns), method=settings.method,
-                                                   nsr=settings.nsr, edgetaper=settings.edgetaper,
-                                                   strength=settings.strength, guard=settings.guard,
-                                                   point_lights=settings.point_lights)
+            scales = (columns / self.info.width, rows / self.info.height)
+            plane_kernel = kernel_for_plane(kernel, *scales)
+            deconvolvers[plane] = FrameDeconvolver(
+                plane_kernel, (rows, columns), method=settings.method, nsr=settings.nsr, edgetaper=settings.edgetaper,
+                strength=settings.strength, guard=settings.guard, point_lights=settings.point_lights,
+                kernel_at_scale=lambda scale, scales=scales: kernel_for_plane(spec.kernel_at_scale(scale), *scales))
         return deconvolvers
 
     def restore_plane(self, deconvolver: FrameDeconvolver, plane: np.ndarray, index: int = 0,
@@ -108,24 +111,28 @@ class FrameRestorer:
         """Restore plane ``index`` of a frame and return it in the same dtype, rounded and clipped."""
         restored = np.empty(plane.shape, dtype=plane.dtype)
         result = deconvolver.restore(plane, out=restored, coding=self._codings[index])
-        held = index == 0 and result.regularisation.kernel_scale < 1.0
+        scale = result.regularisation.kernel_scale if index == 0 else 1.0
         clipped = index == 0 and result.clipped_groups > 0
-        if result.point_lights or held or clipped:
+        if result.point_lights or scale != 1.0 or clipped:
             with self._count_lock:
                 self.point_lights += result.point_lights
                 self.clipped_frames += clipped
-                if held:
-                    self.held_back += 1
+                if scale != 1.0:
+                    if scale < 1.0:
+                        self.held_back += 1
+                    else:
+                        self.grown += 1
                     if frame_index is not None:
-                        self._held_scales[frame_index] = result.regularisation.kernel_scale
-                        while len(self._held_scales) > HELD_SCALES_KEPT:
-                            del self._held_scales[next(iter(self._held_scales))]
+                        self._guard_scales[frame_index] = scale
+                        while len(self._guard_scales) > GUARD_SCALES_KEPT:
+                            del self._guard_scales[next(iter(self._guard_scales))]
         return result.image
 
-    def held_scale(self, frame_index: int) -> float:
-        """The kernel scale the guard restored a recent frame's light plane with (1.0: not held)."""
+    def guard_scale(self, frame_index: int) -> float:
+        """The kernel scale the guard restored a recent frame's light plane with (1.0: the
+        kernel as given)."""
         with self._count_lock:
-            return self._held_scales.get(frame_index, 1.0)
+            return self._guard_scales.get(frame_index, 1.0)
 
     def restore(self, item: FrameItem, spec: KernelSpec | None = None) -> FrameItem:
         """A new FrameItem with the configured planes restored; timing fields unchanged.

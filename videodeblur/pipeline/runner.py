@@ -66,6 +66,9 @@ class RunReport:
     held_back : int
         Frames the guard restored with a smaller kernel than the one given, because the frame
         showed less blur than it (:mod:`videodeblur.restoration.guard`).
+    grown : int
+        Frames the guard restored with a larger kernel than the one given, because the frame
+        showed more blur than it.
     clipped_frames : int
         Frames with clipped areas whose lacking light was estimated
         (:mod:`videodeblur.restoration.highlights`).
@@ -84,6 +87,7 @@ class RunReport:
     notes: tuple[str, ...] = ()
     point_lights: int = 0
     held_back: int = 0
+    grown: int = 0
     clipped_frames: int = 0
     segments: int = 0
     segments_reused: int = 0
@@ -319,4 +323,5 @@ def deblur_file(input_path, output_path, config=None, *, overwrite: bool = False
                      light=light.description if light is not None else "",
                      notes=(light.note,) if light is not None and light.note else (),
                      point_lights=getattr(restorer, "point_lights", 0), held_back=getattr(restorer, "held_back", 0),
+                     grown=getattr(restorer, "grown", 0),
                      clipped_frames=getattr(restorer, "clipped_frames", 0))

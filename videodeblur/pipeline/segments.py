@@ -110,6 +110,7 @@ class SegmentRecord:
     note: str = ""
     error: str = ""
     held_back: int = 0
+    grown: int = 0
     clipped_frames: int = 0
 
     @property
@@ -289,7 +290,8 @@ def _render(job: SegmentJob, temporary: Path, threads: int, started: float) -> S
     light = restorer.light
     return SegmentRecord(segment.first, segment.last, sink.frames, temporary.stat().st_size,
                          time.perf_counter() - started, restorer.point_lights, light.description, light.note or "",
-                         held_back=restorer.held_back, clipped_frames=restorer.clipped_frames)
+                         held_back=restorer.held_back, grown=restorer.grown,
+                         clipped_frames=restorer.clipped_frames)
 
 
 # -- joining -----------------------------------------------------------------------------

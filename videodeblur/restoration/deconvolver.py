@@ -7,7 +7,7 @@ chosen through :mod:`videodeblur.registry`.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import cv2
 import numpy as np
@@ -21,7 +21,7 @@ from videodeblur.errors import InvalidParameterError
 from videodeblur.fft.plans import frame_transform
 from videodeblur.restoration import highlights
 from videodeblur.restoration.coding import Coding, Scaled
-from videodeblur.restoration.guard import KernelGuard
+from videodeblur.restoration.guard import GROWN_SCALES, KernelGuard
 from videodeblur.restoration.methods import Regularisation
 
 
@@ -96,11 +96,17 @@ class FrameDeconvolver:
         into the filter of a linear method).
     guard : bool
         With a linear method and ``nsr = "auto"``: where a frame shows that the kernel is larger
-        than its blur, restore it with a smaller copy of the kernel instead
+        than its blur, restore it with a smaller copy of the kernel instead, and (given
+        ``kernel_at_scale``) where it shows a larger blur, with a larger copy
         (:mod:`videodeblur.restoration.guard`; the scale is reported in ``regularisation``).
     point_lights : bool
         In linear light, with a linear method: take point lights' rings out of the restored
         frame (:func:`videodeblur.restoration.highlights.clean_points`).
+    kernel_at_scale : callable, optional
+        ``kernel_at_scale(scale)``: the guard's copy of the kernel ``scale`` times as large
+        (e.g. :meth:`videodeblur.pipeline.kernels.KernelSpec.kernel_at_scale`, a model's own
+        sizes scaled). Default: the kernel resampled (:func:`videodeblur.core.psf.rescaled`),
+        and then the guard only shrinks it.
 
     Attributes
     ----------
@@ -109,13 +115,14 @@ class FrameDeconvolver:
     """
 
     def __init__(self, kernel, frame_shape, method="wiener", nsr="auto", edgetaper=True, strength=1.0, guard=True,
-                 point_lights=True):
+                 point_lights=True, kernel_at_scale: Callable[[float], np.ndarray] | None = None):
         entry = registry.method(method)
         nsr = validate_nsr(nsr)
         self.strength = validate_strength(strength)
         self.method_name = entry.name
         self.edgetaper = bool(edgetaper)
         self.kernel = psf_models.normalise(kernel)
+        self._kernel_at_scale = kernel_at_scale or (lambda scale: psf_models.rescaled(self.kernel, scale))
         rows, columns = (int(n) for n in frame_shape)
         if self.kernel.shape[0] > rows or self.kernel.shape[1] > columns:
             raise InvalidParameterError(
@@ -134,12 +141,16 @@ class FrameDeconvolver:
         self.point_lights = bool(point_lights)
         noise = getattr(self.method, "noise", None)
         if self.guard and hasattr(self.method, "guard") and noise is not None and not noise.needs_spatial_noise:
-            def shrunk_method(scale: float):
+            def rescaled_method(scale: float):
                 otf = psf2otf(self._kernel_at(scale), self.padded_shape)
                 return implementation(otf, self.padded_shape, nsr, self.strength)
 
-            self.method.guard = KernelGuard(self.method, self.kernel, shrunk_method)
+            # A resampled kernel grown is softer than the blur it stands for (a streak's width
+            # grows with its length): only a model's own larger sizes are tried.
+            self.method.guard = KernelGuard(self.method, self.kernel, rescaled_method,
+                                            GROWN_SCALES if kernel_at_scale is not None else ())
         self._spreads: LockedLRU[np.ndarray] = LockedLRU(8)
+        self._taper_plans: LockedLRU[object] = LockedLRU(len(GROWN_SCALES))
         self._clipped_filter_cache: LockedLRU[tuple] = LockedLRU(32)
 
     def restore(self, frame: np.ndarray, out: np.ndarray | None = None, input_scale: float = 1.0,
@@ -199,16 +210,17 @@ class FrameDeconvolver:
             kept += np.float32(scaling.output_offset)
             coding.store(kept, out)
             return Restored(out, Regularisation(0.0, 0.0))
-        if self.padded_shape != self.frame_shape:
-            reflect_pad_inplace(buffer, rows, columns)
-        taper_changes = [] if self.edgetaper and self.strength != 1.0 else None
-        if self.edgetaper:
-            edgetaper_inplace(buffer, self.taper_plan, taper_changes)
         linear_light = coding.linear and hasattr(self.method, "resolution")
-        # (the forward transform overwrites the light: the clipped regions' is kept first)
-        clipped_regions = self._clipped_light_regions(frame, coding, buffer) if linear_light else []
-        restored, regularisation = self.method.restore(pair, self.frame_shape, coding,
-                                                       coding.regularisation_weighting(frame))
+        restored, regularisation, taper_changes, clipped_regions = self._restore_pass(
+            frame, coding, pair, self.method, self.taper_plan, linear_light)
+        if regularisation.kernel_scale > 1.0 and self.edgetaper:
+            # A larger copy reaches further across the borders than the taper made for the
+            # kernel given (which rings there): taper for it and restore again, with its method.
+            scale = regularisation.kernel_scale
+            coding.load(frame, buffer[:rows, :columns])
+            restored, regularisation, taper_changes, clipped_regions = self._restore_pass(
+                frame, coding, pair, self.method.guard.method_at(scale), self._taper_plan_at(scale), linear_light)
+            regularisation = regularisation._replace(kernel_scale=scale)
         points = 0
         if linear_light:
             scaling = coding.scaling()
@@ -221,6 +233,25 @@ class FrameDeconvolver:
             self._untaper(restored, taper_changes, coding)
         coding.store(restored, out)
         return Restored(out, regularisation, points, len(clipped_regions))
+
+    def _restore_pass(self, frame: np.ndarray, coding: Coding, pair, method, plan, linear_light: bool):
+        """Pad and taper the loaded buffer of ``pair`` (by ``plan``), keep the clipped regions'
+        light, and restore it with ``method``: (restored view, regularisation, the taper's changes
+        where they are taken back, clipped regions)."""
+        rows, columns = self.frame_shape
+        if self.padded_shape != self.frame_shape:
+            reflect_pad_inplace(pair.frame, rows, columns)
+        taper_changes = [] if self.edgetaper and self.strength != 1.0 else None
+        if self.edgetaper:
+            edgetaper_inplace(pair.frame, plan, taper_changes)
+        # (the forward transform overwrites the light: the clipped regions' is kept first)
+        clipped_regions = self._clipped_light_regions(frame, coding, pair.frame) if linear_light else []
+        restored, regularisation = method.restore(pair, self.frame_shape, coding, coding.regularisation_weighting(frame))
+        return restored, regularisation, taper_changes, clipped_regions
+
+    def _taper_plan_at(self, scale: float):
+        """The edgetaper plan of the guard's copy of the kernel at ``scale`` (cached)."""
+        return self._taper_plans.get(scale, lambda: taper_plan(self.padded_shape, self._kernel_at(scale)))
 
     def point_spread(self, regularisation: Regularisation) -> np.ndarray:
         """The restored point spread patch of a linear method at a regularisation (cached),
@@ -236,8 +267,8 @@ class FrameDeconvolver:
         return self._spreads.get(tuple(regularisation), build)
 
     def _kernel_at(self, scale: float) -> np.ndarray:
-        """The kernel, or its copy shrunk to ``scale`` (the guard's, :func:`psf_models.rescaled`)."""
-        return self.kernel if scale == 1.0 else psf_models.rescaled(self.kernel, scale)
+        """The kernel, or the guard's copy of it ``scale`` times as large."""
+        return self.kernel if scale == 1.0 else psf_models.normalise(self._kernel_at_scale(scale))
 
     def _clipped_light_regions(self, frame: np.ndarray, coding: Coding, buffer: np.ndarray) -> list[tuple]:
         """(indexes, clipped blocks, own group's blocks, block means of the light) of each region

@@ -36,9 +36,12 @@ import numpy as np
 
 from videodeblur.cache import LockedLRU
 from videodeblur.core.noise import SIGNAL_MARGIN, NoiseModel, power_at
+from videodeblur.errors import InvalidParameterError
 
 #: Smaller copies of the kernel tried when it does not explain a frame.
 SCALES = (0.85, 0.75, 0.65, 0.55, 0.45)
+#: Larger copies tried when it does not explain a frame and no smaller copy does better.
+GROWN_SCALES = (1.15, 1.33)
 #: Spread (variance of the log amplitudes over bins) up to which a kernel explains a frame:
 #: well above what the true kernel gives on the camera-realistic and wrong-guess benchmarks,
 #: well below what most kernels 1.5 times too large give (docs/quality.md, "Wrong guesses").
@@ -52,10 +55,15 @@ CLEAR_IMPROVEMENT = 0.3
 ALPHA_GRID = np.round(np.arange(0.0, 2.001, 0.1), 2)
 #: Bins of ``log q``.
 METRIC_BINS = 20
-#: A clear difference of generalised cross-validation scores (:func:`gcv_score`): a tenth of a
-#: decade. Right kernels held back by the spread alone score 0.9 to 1.6 times the full kernel's,
-#: kernels 1.5 times too large 0.08 to 0.7 (docs/quality.md, "Wrong guesses").
-GCV_MARGIN = 10.0 ** -0.1
+#: A clear difference of generalised cross-validation scores (:func:`gcv_score`), by which a copy
+#: must predict a frame better than the full kernel to replace it: 0.13 of a decade. On the
+#: camera-realistic and wrong-guess benchmarks, right kernels' copies score at best 0.10 of a
+#: decade below the full kernel, kernels 1.5 times too large at least 0.16 (docs/quality.md,
+#: "Wrong guesses").
+GCV_MARGIN = 10.0 ** -0.13
+#: Where the spread's choice explains the frame, another smaller copy replaces it only where it
+#: scores a tenth of a decade lower: below a Gaussian's true scale the copies' scores lie closer.
+GCV_CHOICE_MARGIN = 10.0 ** -0.1
 
 
 @dataclass(frozen=True)
@@ -163,21 +171,55 @@ def choose_scale(spreads: dict[float, float]) -> float:
     return best
 
 
-def confirm_scale(scale: float, scores: dict[float, float]) -> float:
-    """The scale :func:`choose_scale` chose, checked by generalised cross-validation.
+def grow_scale(scores: dict[float, float]) -> float:
+    """The larger copy (:data:`GROWN_SCALES`) with the least :func:`gcv_score` where it predicts
+    the frame clearly better (:data:`GCV_MARGIN`) than the full kernel (``scores[1.0]``), else 1.0.
 
-    ``scores`` holds :func:`gcv_score` of every copy tried (1.0 included). The copy with the
-    least score replaces ``scale`` where it is clearly lower (:data:`GCV_MARGIN`) and is not the
-    smallest copy tried (a score still falling there locates nothing, as a spread does not). The
-    result is kept only where it predicts the frame clearly better than the full kernel;
-    otherwise the full kernel is.
+    Growing is decided by cross-validation alone: a power law fits a right kernel's frame loosely
+    enough that a larger copy's spread can be lower, and a right kernel grown is the damage the
+    guard exists to prevent; a larger copy's restoration predicts such a frame worse.
+    """
+    best = min(scores, key=scores.__getitem__)
+    return best if best > 1.0 and scores[best] <= GCV_MARGIN * scores[1.0] else 1.0
+
+
+def confirm_scale(scale: float, spreads: dict[float, float], scores: dict[float, float]) -> float:
+    """The smaller scale :func:`choose_scale` chose, checked by generalised cross-validation.
+
+    ``spreads`` and ``scores`` (:func:`fit_spread`, :func:`gcv_score`) hold the full kernel (1.0)
+    and every smaller copy tried. The copy with the least score among those other than the
+    smallest (a score still falling there locates nothing, as a spread does not) replaces
+    ``scale`` where ``scale`` does not explain the frame either (a texture no power law fits:
+    the spread says the kernel is too large, not by how much), or where it scores lower by
+    :data:`GCV_CHOICE_MARGIN`. The result is kept only where it predicts the frame clearly
+    better (:data:`GCV_MARGIN`) than the full kernel; otherwise the full kernel is.
     """
     if scale == 1.0:
         return 1.0
-    best = min(scores, key=scores.__getitem__)
-    if best not in (scale, min(scores)) and scores[best] <= GCV_MARGIN * scores[scale]:
+    smallest = min(scores)
+    best = min((key for key in scores if key != smallest), key=scores.__getitem__)
+    if spreads[scale] > MAX_SPREAD or scores[best] <= GCV_CHOICE_MARGIN * scores[scale]:
         scale = best
     return scale if scores[scale] <= GCV_MARGIN * scores[1.0] else 1.0
+
+
+def decide_scale(spreads: dict[float, float], scores: dict[float, float]) -> float:
+    """The kernel scale a frame the full kernel does not explain is restored with.
+
+    ``spreads`` (:func:`fit_spread`) holds the full kernel (1.0) and the smaller copies tried;
+    ``scores`` (:func:`gcv_score`) those and the larger copies. A larger copy that
+    :func:`grow_scale` takes wins where no smaller copy is chosen, or where the smaller copies'
+    score still falls at the smallest one (for a kernel too small, every smaller copy predicts
+    the frame better than it, down to the smallest: that locates nothing; for one too large the
+    score has its least at the true scale). Otherwise the smaller copy :func:`choose_scale`
+    chooses and :func:`confirm_scale` confirms, or the full kernel.
+    """
+    smaller = {key: score for key, score in scores.items() if key <= 1.0}
+    scale = choose_scale(spreads)
+    larger = grow_scale({key: score for key, score in scores.items() if key >= 1.0})
+    if larger != 1.0 and (scale == 1.0 or min(smaller, key=smaller.__getitem__) == min(smaller)):
+        return larger
+    return confirm_scale(scale, spreads, smaller)
 
 
 def gcv_score(periodogram: np.ndarray, weight: np.ndarray, log_regulariser: np.ndarray, otf_power: np.ndarray,
@@ -216,11 +258,14 @@ class KernelGuard:
     kernel : numpy.ndarray
         Its (normalised) kernel.
     build : callable
-        ``build(scale)`` returns the same method for the kernel shrunk by ``scale`` (built
+        ``build(scale)`` returns the same method for the kernel ``scale`` times as large (built
         once per scale, the first time a frame needs it).
+    grown_scales : tuple of float
+        The larger copies tried (:data:`GROWN_SCALES`; none where a larger copy cannot be made
+        as sharp as the blur it stands for, e.g. a streak resampled to a greater length).
     """
 
-    def __init__(self, method, kernel: np.ndarray, build: Callable):
+    def __init__(self, method, kernel: np.ndarray, build: Callable, grown_scales: tuple[float, ...] = GROWN_SCALES):
         samples = method.noise.samples
         self.method = method
         self.flat_index = samples.flat_index
@@ -230,14 +275,18 @@ class KernelGuard:
         self.bin_index = metric_bin_index(kernel, method.padded_shape, samples.flat_index)
         self.full = self._model(method)
         self._build = build
-        self._alternatives: LockedLRU[tuple] = LockedLRU(len(SCALES))
+        self.grown_scales = tuple(grown_scales)
+        self._alternatives: LockedLRU[tuple] = LockedLRU(len(SCALES) + len(self.grown_scales))
 
     def _model(self, method) -> KernelModel:
         return kernel_model(self.bin_index, self.weight, self.log_regulariser, power_at(method.otf, self.flat_index))
 
     def _alternative(self, scale: float) -> tuple:
         def build():
-            method = self._build(scale)
+            try:
+                method = self._build(scale)
+            except InvalidParameterError:  # a larger copy that does not fit in the frame
+                return None
             return method, self._model(method)
 
         return self._alternatives.get(scale, build)
@@ -254,15 +303,29 @@ class KernelGuard:
             return self.method, 1.0
         candidates = {1.0: (self.method, self.full, noise)}
         for scale in SCALES:
-            method, model = self._alternative(scale)
-            if method.noise.needs_spatial_noise:  # shrunk too far to read its noise: not tried
-                continue
-            candidates[scale] = (method, model, method.noise.noise_for(None, spectrum))
-            spreads[scale] = fit_spread(periodogram, self.weight, self.log_regulariser, model, candidates[scale][2])
-        scale = choose_scale(spreads)
-        if scale != 1.0:
-            scores = {key: gcv_score(periodogram, self.weight, self.log_regulariser, model.otf_power,
-                                     method.regularisation_for(spectrum, frame_noise, weighting))
-                      for key, (method, model, frame_noise) in candidates.items()}
-            scale = confirm_scale(scale, scores)
+            if self._add_candidate(candidates, scale, spectrum):
+                spreads[scale] = fit_spread(periodogram, self.weight, self.log_regulariser, candidates[scale][1],
+                                            candidates[scale][2])
+        # Perhaps the kernel is too small instead: larger copies, judged by cross-validation only.
+        for grown in self.grown_scales:
+            self._add_candidate(candidates, grown, spectrum)
+        scores = {key: gcv_score(periodogram, self.weight, self.log_regulariser, model.otf_power,
+                                 method.regularisation_for(spectrum, frame_noise, weighting))
+                  for key, (method, model, frame_noise) in candidates.items()}
+        scale = decide_scale(spreads, scores)
         return candidates[scale][0], scale
+
+    def method_at(self, scale: float):
+        """The method of the copy at ``scale`` (one :meth:`choose` returned for some frame)."""
+        return self.method if scale == 1.0 else self._alternative(scale)[0]
+
+    def _add_candidate(self, candidates: dict, scale: float, spectrum: np.ndarray) -> bool:
+        """Add the copy at ``scale`` to ``candidates`` as (method, model, the frame's noise under
+        it); False where it cannot be tried (larger than the frame, or shrunk too far to read
+        its noise from the spectrum)."""
+        alternative = self._alternative(scale)
+        if alternative is None or alternative[0].noise.needs_spatial_noise:
+            return False
+        method, model = alternative
+        candidates[scale] = (method, model, method.noise.noise_for(None, spectrum))
+        return True
