@@ -63,7 +63,9 @@ def deconvolve(image, kernel, method: str = "wiener", nsr="auto", edgetaper: boo
     guard : bool
         Where the image shows less blur than ``kernel`` (a guess too large), restore it with a
         smaller copy of the kernel instead (Wiener and Tikhonov with ``nsr = "auto"``; see
-        :mod:`videodeblur.restoration.guard`).
+        :mod:`videodeblur.restoration.guard`). An array kernel is never grown: a larger copy
+        needs the blur's model (:class:`~videodeblur.restoration.FrameDeconvolver`'s
+        ``kernel_at_scale``), as the command line's kernels have.
     point_lights : bool
         With ``transfer``: take point lights' rings out, so that lamps come back as points
         (:func:`videodeblur.restoration.highlights.clean_points`).

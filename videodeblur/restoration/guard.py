@@ -14,7 +14,8 @@ kernel's covariance in pixels), which follows ``|H|`` for any shape: for a disk 
 the per-bin amplitudes shows the kernel does not explain the frame, smaller copies of the kernel
 (:data:`SCALES`) are tried and the frame is restored with the one that explains it best, if
 that explains it well: a wrong guess degrades to "not much sharper", not to damage. No smaller
-copy explains a frame whose kernel is too small, so such a kernel is kept.
+copy explains a frame whose kernel is too small: there larger copies of the same model are tried,
+and taken only where cross-validation (below) clearly prefers one (:func:`decide_scale`).
 
 A power law is a loose model of a picture's spectrum (clipped highlights, point lights, periodic
 texture): on some frames a smaller copy fits it better than the right kernel, and on others the
