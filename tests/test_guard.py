@@ -67,6 +67,9 @@ def test_a_model_kernel_is_rescaled_by_its_sizes_and_a_file_by_resampling(tmp_pa
     np.save(path, psf.disk(3.0))
     from_file = KernelSpec.of("file", path=str(path))
     np.testing.assert_array_equal(from_file.kernel_at_scale(0.75), psf_models.rescaled(from_file.kernel(), 0.75))
+    # Grown, a resampled kernel would be softer than the blur it stands for: refused.
+    with pytest.raises(InvalidParameterError, match="cannot be grown"):
+        from_file.kernel_at_scale(1.33)
 
 
 def test_the_rule_takes_a_smaller_kernel_only_where_it_clearly_explains_the_frame():
@@ -255,6 +258,19 @@ def test_a_streak_too_short_is_grown_where_its_model_is_known(streak_twelve):
     right, scale = restore(blurred, psf.motion(12, 30))
     assert scale == 1.0  # the right kernel is not grown
     np.testing.assert_allclose(luma_psnr(out, sharp, 16), luma_psnr(right, sharp, 16), atol=0.3)
+
+
+def test_a_kernel_that_cannot_be_grown_is_only_shrunk(streak_twelve, tmp_path):
+    # The streak three quarters too short, from a file: the guard tries no larger copy.
+    sharp, blurred = streak_twelve
+    path = tmp_path / "streak.npy"
+    np.save(path, psf.motion(9, 30))
+    from_file = KernelSpec.of("file", path=str(path))
+    out = np.empty_like(blurred)
+    result = FrameDeconvolver(from_file.kernel(), blurred.shape, kernel_at_scale=from_file.kernel_at_scale).restore(
+        blurred, out=out, coding=LINEAR)
+    assert result.regularisation.kernel_scale == 1.0
+    np.testing.assert_array_equal(out, restore(blurred, from_file.kernel())[0])
 
 
 def test_a_run_and_the_preview_say_when_the_guard_grew_the_kernel(streak_twelve, tmp_path, capsys):

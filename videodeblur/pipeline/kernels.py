@@ -59,14 +59,25 @@ class KernelSpec:
         return registry.psf_kind(self.kind).kernel(self.parameters)
 
     def kernel_at_scale(self, scale: float) -> np.ndarray:
-        """The kernel of the same blur ``scale`` times as large: the model's sizes scaled
-        (a streak of ``scale`` times the length stays as sharp as the streak), or, for a kind
-        without them (a file), the kernel resampled (:func:`videodeblur.core.psf.rescaled`)."""
+        """The kernel of the same blur ``scale`` times as large: the model's sizes scaled (a
+        streak of ``scale`` times the length stays as sharp as the streak).
+
+        A kind without sizes (a file), or a size scaled out of its bounds, is resampled
+        (:func:`videodeblur.core.psf.rescaled`) to shrink it, and cannot be grown: resampled
+        larger, a kernel is softer than the blur it would stand for.
+
+        Raises
+        ------
+        InvalidParameterError
+            ``scale > 1`` where the model's sizes cannot be scaled.
+        """
         entry = registry.psf_kind(self.kind) if self.kind != NONE else None
         scaled = entry.rescaled(self.parameters, scale) if entry is not None else None
-        if scaled is None:
-            return psf_models.rescaled(self.kernel(), scale)
-        return entry.kernel(scaled)
+        if scaled is not None:
+            return entry.kernel(scaled)
+        if scale > 1.0:
+            raise InvalidParameterError(f"{self.describe()} cannot be grown by {scale:g}: it has no model to scale")
+        return psf_models.rescaled(self.kernel(), scale)
 
     def describe(self) -> str:
         """A short human-readable description, e.g. ``"defocus radius 3.2 px"``."""
