@@ -68,8 +68,10 @@ class DeconvolutionSection(BaseModel):
         the stream's transfer tag is a known curve, an untagged stream taken as BT.709.
     guard : bool
         Hold back a frame whose own spectrum shows that the given kernel is larger than its
-        blur: it is restored with a smaller copy of the kernel instead (Wiener and Tikhonov
-        with ``nsr = "auto"``). Default true; the run's summary says how many frames were held.
+        blur: it is restored with a smaller copy of the kernel instead; and restore one that
+        shows a larger blur with a larger copy of the kernel's model (Wiener and Tikhonov with
+        ``nsr = "auto"``). Default true; the run's summary says how many frames were held back
+        or restored with a larger kernel.
     point_lights : bool
         In linear light, take compact bright peaks on a dark background (lamps, stars,
         speculars) back to points instead of leaving the filter's rings around them (Wiener and

@@ -49,7 +49,7 @@ class Regularisation(NamedTuple):
     """What a method chose for one frame: ``NSR(f) = weight * (|P(f)|^2)^exponent`` for the
     linear filters (``|P|^2``: the gradient's power), the total variation's weight for tv, and
     ``kernel_scale``: below 1 where the guard held the frame back to a smaller copy of the
-    kernel (:mod:`videodeblur.restoration.guard`)."""
+    kernel, above 1 where it restored it with a larger one (:mod:`videodeblur.restoration.guard`)."""
 
     weight: float
     exponent: float

@@ -105,7 +105,8 @@ def controls() -> list[dict]:
         {"key": "deconvolution.edgetaper", "type": "toggle", "default": defaults["edgetaper"],
          "description": "taper the borders so that no ripples start at the frame's edges"},
         {"key": "deconvolution.guard", "type": "toggle", "default": defaults["guard"],
-         "description": "restore a frame with a smaller kernel where it shows less blur than the kernel given"},
+         "description": "restore a frame with a smaller kernel where it shows less blur than the kernel given, "
+                        "a larger one where it shows more"},
         {"key": "deconvolution.point_lights", "type": "toggle", "default": defaults["point_lights"],
          "description": "in linear light, take lamps' and speculars' rings out so that they come back as points"},
         {"key": "deconvolution.light", "type": "choice", "choices": list(LIGHT),
