@@ -286,7 +286,7 @@ class KernelGuard:
         def build():
             try:
                 method = self._build(scale)
-            except InvalidParameterError:  # a larger copy that does not fit in the frame
+            except InvalidParameterError:  # larger than the frame, or a kernel without a model to grow
                 return None
             return method, self._model(method)
 
@@ -295,8 +295,9 @@ class KernelGuard:
     def choose(self, spectrum: np.ndarray, noise: NoiseModel,
                weighting: tuple[float, float] = (1.0, 0.0)) -> tuple[object, float]:
         """``(method, scale)`` for a frame of this ``spectrum`` whose noise under the full kernel
-        is ``noise``: the full kernel's method and 1.0 unless it over-reaches. ``weighting`` is
-        the coding's weighting of the automatic regularisation (as the methods take it)."""
+        is ``noise``: the full kernel's method and 1.0 unless it over-reaches or falls short
+        (:func:`decide_scale`). ``weighting`` is the coding's weighting of the automatic
+        regularisation (as the methods take it)."""
         # The frame's power at the samples, read once for every kernel tried.
         periodogram = power_at(spectrum, self.flat_index) / self.pixel_count
         spreads = {1.0: fit_spread(periodogram, self.weight, self.log_regulariser, self.full, noise)}
@@ -322,8 +323,8 @@ class KernelGuard:
 
     def _add_candidate(self, candidates: dict, scale: float, spectrum: np.ndarray) -> bool:
         """Add the copy at ``scale`` to ``candidates`` as (method, model, the frame's noise under
-        it); False where it cannot be tried (larger than the frame, or shrunk too far to read
-        its noise from the spectrum)."""
+        it); False where it cannot be tried (larger than the frame, a kernel that cannot be grown,
+        or shrunk too far to read its noise from the spectrum)."""
         alternative = self._alternative(scale)
         if alternative is None or alternative[0].noise.needs_spatial_noise:
             return False
