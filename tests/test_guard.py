@@ -182,9 +182,10 @@ def gaussian_two(camera):
     return lens_blurred_window(camera[60:, 40:], psf.gaussian(2.0))
 
 
-def restore(blurred, kernel, guard=True):
+def restore(blurred, kernel, guard=True, kernel_at_scale=None):
     out = np.empty_like(blurred)
-    result = FrameDeconvolver(kernel, blurred.shape, guard=guard).restore(blurred, out=out, coding=LINEAR)
+    result = FrameDeconvolver(kernel, blurred.shape, guard=guard, kernel_at_scale=kernel_at_scale).restore(
+        blurred, out=out, coding=LINEAR)
     return out, result.regularisation.kernel_scale
 
 
@@ -250,10 +251,8 @@ def test_a_streak_too_short_is_grown_where_its_model_is_known(streak_twelve):
     before = luma_psnr(blurred, sharp, 16)
     as_given, scale = restore(blurred, guess.kernel())
     assert scale == 1.0 and luma_psnr(as_given, sharp, 16) < before + 0.5  # a resampled copy is never grown
-    out = np.empty_like(blurred)
-    result = FrameDeconvolver(guess.kernel(), blurred.shape, kernel_at_scale=guess.kernel_at_scale).restore(
-        blurred, out=out, coding=LINEAR)
-    assert result.regularisation.kernel_scale == 1.33  # the true streak
+    out, scale = restore(blurred, guess.kernel(), kernel_at_scale=guess.kernel_at_scale)
+    assert scale == 1.33  # the true streak
     assert luma_psnr(out, sharp, 16) > before + 2.0
     right, scale = restore(blurred, psf.motion(12, 30))
     assert scale == 1.0  # the right kernel is not grown
@@ -262,14 +261,12 @@ def test_a_streak_too_short_is_grown_where_its_model_is_known(streak_twelve):
 
 def test_a_kernel_that_cannot_be_grown_is_only_shrunk(streak_twelve, tmp_path):
     # The streak three quarters too short, from a file: the guard tries no larger copy.
-    sharp, blurred = streak_twelve
+    _, blurred = streak_twelve
     path = tmp_path / "streak.npy"
     np.save(path, psf.motion(9, 30))
     from_file = KernelSpec.of("file", path=str(path))
-    out = np.empty_like(blurred)
-    result = FrameDeconvolver(from_file.kernel(), blurred.shape, kernel_at_scale=from_file.kernel_at_scale).restore(
-        blurred, out=out, coding=LINEAR)
-    assert result.regularisation.kernel_scale == 1.0
+    out, scale = restore(blurred, from_file.kernel(), kernel_at_scale=from_file.kernel_at_scale)
+    assert scale == 1.0
     np.testing.assert_array_equal(out, restore(blurred, from_file.kernel())[0])
 
 
