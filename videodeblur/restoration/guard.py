@@ -23,6 +23,9 @@ best fit is not the best copy. So the choice is checked by a second, independent
 no model of the picture: generalised cross-validation (Golub, Heath and Wahba 1979; Reeves and
 Mersereau 1992 use it to identify a blur), which scores how well each copy's restoration, as it
 would be applied, predicts every frequency of the frame from the others (:func:`confirm_scale`).
+Cross-validation alone decides where the full kernel explains the frame only as a picture with
+far more fine detail than a photograph has (:data:`FLAT_PICTURE_EXPONENT`): a kernel too large on a fine
+texture, which the spread cannot tell from a right kernel.
 
 Pure NumPy on arrays; no I/O, no threads.
 """
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -51,6 +54,13 @@ MAX_SPREAD = 0.25
 #: explains the frame or cuts the spread to :data:`CLEAR_IMPROVEMENT`.
 MIN_IMPROVEMENT = 0.5
 CLEAR_IMPROVEMENT = 0.3
+#: A kernel too large explains a frame as a picture spectrum ``1 / (|P|^2)^alpha`` flatter than a
+#: photograph's (about 1/f^2 in power, alpha about 1): the detail its extra width would have erased
+#: is read as a flat picture, and the spread can stay low. With alpha at most this (1/f or
+#: flatter), the spread is no guide, and cross-validation decides (:func:`decide_scale`); a frame
+#: of point lights at night is as flat, and cross-validation keeps its kernel (its scores keep
+#: falling to the smallest copy, or stay within :data:`GCV_MARGIN`; docs/quality.md, "Wrong guesses").
+FLAT_PICTURE_EXPONENT = 0.5
 #: Image spectra the fit may assume, ``1 / (|P|^2)^alpha``: from flat (a dark frame of point
 #: lights) to 1/f^4.
 ALPHA_GRID = np.round(np.arange(0.0, 2.001, 0.1), 2)
@@ -62,6 +72,11 @@ METRIC_BINS = 20
 #: decade below the full kernel, kernels 1.5 times too large at least 0.16 (docs/quality.md,
 #: "Wrong guesses").
 GCV_MARGIN = 10.0 ** -0.13
+#: Where the spread kept the kernel and cross-validation alone decides (a flat picture,
+#: :data:`FLAT_PICTURE_EXPONENT`), a copy must score 0.15 of a decade below the full kernel:
+#: overturning one test takes clearer evidence than confirming it. Right kernels of the camera
+#: benchmark's flat frames score at best 0.142 below, kernels 1.5 times too large at least 0.161.
+FLAT_GCV_MARGIN = 10.0 ** -0.15
 #: Where the spread's choice explains the frame, another smaller copy replaces it only where it
 #: scores a tenth of a decade lower: below a Gaussian's true scale the copies' scores lie closer.
 GCV_CHOICE_MARGIN = 10.0 ** -0.1
@@ -115,28 +130,46 @@ def kernel_model(bin_index: np.ndarray, weight: np.ndarray, log_regulariser: np.
     return KernelModel(bin_index, counts, model, otf_power)
 
 
+class SpreadFit(NamedTuple):
+    """How well a kernel explains a frame (:func:`fit_spread`).
+
+    Attributes
+    ----------
+    spread : float
+        The least weighted variance of the per-bin log amplitudes (0: explained perfectly).
+    picture_exponent : float or None
+        The picture spectrum's exponent ``alpha`` of that least spread (:data:`ALPHA_GRID`);
+        None where fewer than three bins hold signal.
+    """
+
+    spread: float
+    picture_exponent: float | None
+
+
 def fit_spread(periodogram: np.ndarray, weight: np.ndarray, log_regulariser: np.ndarray, kernel: KernelModel,
-               noise: NoiseModel) -> float:
+               noise: NoiseModel) -> SpreadFit:
     """How well ``A |H|^2 / (|P|^2)^alpha + N`` explains a frame's periodogram at the samples.
 
     Per metric bin with signal :data:`~videodeblur.core.noise.SIGNAL_MARGIN` times above the
     noise, ``A_b = sum(|Y|^2 - N) / sum(|H|^2 / (|P|^2)^alpha)``; the spread is the least
     weighted variance of ``log A_b`` over ``alpha`` in
-    :data:`ALPHA_GRID` (0: the kernel explains the frame perfectly).
-    Fewer than three bins with signal give 0: nothing contradicts the kernel.
+    :data:`ALPHA_GRID` (0: the kernel explains the frame perfectly), and ``alpha`` the picture
+    spectrum's exponent it takes.
+    Fewer than three bins with signal give a spread of 0: nothing contradicts the kernel.
     """
     noise_power = noise.at(log_regulariser)
     signal = np.bincount(kernel.bin_index, weights=weight * (periodogram - noise_power), minlength=METRIC_BINS)
     noise_total = np.bincount(kernel.bin_index, weights=weight * noise_power, minlength=METRIC_BINS)
     usable = (kernel.counts >= 16) & (signal > (SIGNAL_MARGIN - 1.0) * noise_total)
     if usable.sum() < 3:
-        return 0.0
+        return SpreadFit(0.0, None)
     log_amplitudes = np.log(signal[usable])[None, :] - np.log(np.maximum(kernel.model[:, usable], 1e-300))
     bin_weight = np.sqrt(kernel.counts[usable])
     bin_weight = bin_weight / bin_weight.sum()
     mean = log_amplitudes @ bin_weight
     spread = (log_amplitudes - mean[:, None]) ** 2 @ bin_weight
-    return float(spread.min())
+    best = int(np.argmin(spread))
+    return SpreadFit(float(spread[best]), float(ALPHA_GRID[best]))
 
 
 def choose_scale(spreads: dict[float, float]) -> float:
@@ -184,27 +217,42 @@ def grow_scale(scores: dict[float, float]) -> float:
     return best if best > 1.0 and scores[best] <= GCV_MARGIN * scores[1.0] else 1.0
 
 
+def least_score_copy(scores: dict[float, float]) -> float:
+    """The copy with the least :func:`gcv_score` among those other than the smallest in
+    ``scores`` (a score still falling at the smallest copy locates nothing, as a spread does not);
+    1.0 where there is no other."""
+    smallest = min(scores)
+    return min((key for key in scores if key != smallest), key=scores.__getitem__, default=1.0)
+
+
+def located_scale(scores: dict[float, float]) -> float:
+    """The smaller copy cross-validation locates the blur at, alone (where the spread is no guide):
+    :func:`least_score_copy`, unless the smallest copy scores clearly lower still
+    (:data:`GCV_CHOICE_MARGIN`): scores that keep falling to the smallest copy locate nothing (a
+    frame of point lights is flatter than any copy explains), and then 1.0."""
+    scale = least_score_copy(scores)
+    return 1.0 if scores[min(scores)] <= GCV_CHOICE_MARGIN * scores[scale] else scale
+
+
 def confirm_scale(scale: float, spreads: dict[float, float], scores: dict[float, float]) -> float:
     """The smaller scale :func:`choose_scale` chose, checked by generalised cross-validation.
 
     ``spreads`` and ``scores`` (:func:`fit_spread`, :func:`gcv_score`) hold the full kernel (1.0)
-    and every smaller copy tried. The copy with the least score among those other than the
-    smallest (a score still falling there locates nothing, as a spread does not) replaces
-    ``scale`` where ``scale`` does not explain the frame either (a texture no power law fits:
-    the spread says the kernel is too large, not by how much), or where it scores lower by
+    and every smaller copy tried. The copy :func:`least_score_copy` names replaces ``scale``
+    where ``scale`` does not explain the frame either (a texture no power law fits: the spread
+    says the kernel is too large, not by how much), or where it scores lower by
     :data:`GCV_CHOICE_MARGIN`. The result is kept only where it predicts the frame clearly
     better (:data:`GCV_MARGIN`) than the full kernel; otherwise the full kernel is.
     """
     if scale == 1.0:
         return 1.0
-    smallest = min(scores)
-    best = min((key for key in scores if key != smallest), key=scores.__getitem__)
+    best = least_score_copy(scores)
     if spreads[scale] > MAX_SPREAD or scores[best] <= GCV_CHOICE_MARGIN * scores[scale]:
         scale = best
     return scale if scores[scale] <= GCV_MARGIN * scores[1.0] else 1.0
 
 
-def decide_scale(spreads: dict[float, float], scores: dict[float, float]) -> float:
+def decide_scale(spreads: dict[float, float], scores: dict[float, float], flat_picture: bool = False) -> float:
     """The kernel scale a frame the full kernel does not explain is restored with.
 
     ``spreads`` (:func:`fit_spread`) holds the full kernel (1.0) and the smaller copies tried;
@@ -213,10 +261,17 @@ def decide_scale(spreads: dict[float, float], scores: dict[float, float]) -> flo
     score still falls at the smallest one (for a kernel too small, every smaller copy predicts
     the frame better than it, down to the smallest: that locates nothing; for one too large the
     score has its least at the true scale). Otherwise the smaller copy :func:`choose_scale`
-    chooses and :func:`confirm_scale` confirms, or the full kernel.
+    chooses and :func:`confirm_scale` confirms, or the full kernel. Where the full kernel
+    explains the frame only as a ``flat_picture`` (:data:`FLAT_PICTURE_EXPONENT`) and the
+    spread chooses no smaller copy, the copy :func:`located_scale` names is taken where it
+    scores :data:`FLAT_GCV_MARGIN` below the full kernel.
     """
     smaller = {key: score for key, score in scores.items() if key <= 1.0}
     scale = choose_scale(spreads)
+    if scale == 1.0 and flat_picture:
+        located = located_scale(smaller)
+        if smaller[located] <= FLAT_GCV_MARGIN * smaller[1.0]:
+            scale = located
     larger = grow_scale({key: score for key, score in scores.items() if key >= 1.0})
     if larger != 1.0 and (scale == 1.0 or min(smaller, key=smaller.__getitem__) == min(smaller)):
         return larger
@@ -300,21 +355,23 @@ class KernelGuard:
         regularisation (as the methods take it)."""
         # The frame's power at the samples, read once for every kernel tried.
         periodogram = power_at(spectrum, self.flat_index) / self.pixel_count
-        spreads = {1.0: fit_spread(periodogram, self.weight, self.log_regulariser, self.full, noise)}
-        if spreads[1.0] <= MAX_SPREAD:
+        fit = fit_spread(periodogram, self.weight, self.log_regulariser, self.full, noise)
+        flat_picture = fit.picture_exponent is not None and fit.picture_exponent <= FLAT_PICTURE_EXPONENT
+        if fit.spread <= MAX_SPREAD and not flat_picture:
             return self.method, 1.0
+        spreads = {1.0: fit.spread}
         candidates = {1.0: (self.method, self.full, noise)}
         for scale in SCALES:
             if self._add_candidate(candidates, scale, spectrum):
                 spreads[scale] = fit_spread(periodogram, self.weight, self.log_regulariser, candidates[scale][1],
-                                            candidates[scale][2])
+                                            candidates[scale][2]).spread
         # Perhaps the kernel is too small instead: larger copies, judged by cross-validation only.
         for grown in self.grown_scales:
             self._add_candidate(candidates, grown, spectrum)
         scores = {key: gcv_score(periodogram, self.weight, self.log_regulariser, model.otf_power,
                                  method.regularisation_for(spectrum, frame_noise, weighting))
                   for key, (method, model, frame_noise) in candidates.items()}
-        scale = decide_scale(spreads, scores)
+        scale = decide_scale(spreads, scores, flat_picture)
         return candidates[scale][0], scale
 
     def method_at(self, scale: float):
