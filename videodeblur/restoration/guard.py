@@ -24,8 +24,8 @@ no model of the picture: generalised cross-validation (Golub, Heath and Wahba 19
 Mersereau 1992 use it to identify a blur), which scores how well each copy's restoration, as it
 would be applied, predicts every frequency of the frame from the others (:func:`confirm_scale`).
 Cross-validation alone decides where the full kernel explains the frame only as a picture with
-far more fine detail than a photograph has (:data:`FLAT_PICTURE_EXPONENT`): a kernel too large on a fine
-texture, which the spread cannot tell from a right kernel.
+far more fine detail than a photograph has (:data:`FLAT_PICTURE_EXPONENT`): a kernel too large
+on a fine texture, which the spread cannot tell from a right kernel.
 
 Pure NumPy on arrays; no I/O, no threads.
 """
@@ -59,7 +59,8 @@ CLEAR_IMPROVEMENT = 0.3
 #: is read as a flat picture, and the spread can stay low. With alpha at most this (1/f or
 #: flatter), the spread is no guide, and cross-validation decides (:func:`decide_scale`); a frame
 #: of point lights at night is as flat, and cross-validation keeps its kernel (its scores keep
-#: falling to the smallest copy, or stay within :data:`GCV_MARGIN`; docs/quality.md, "Wrong guesses").
+#: falling to the smallest copy, or stay within :data:`FLAT_GCV_MARGIN`; docs/quality.md, "Wrong
+#: guesses").
 FLAT_PICTURE_EXPONENT = 0.5
 #: Image spectra the fit may assume, ``1 / (|P|^2)^alpha``: from flat (a dark frame of point
 #: lights) to 1/f^4.
@@ -219,8 +220,8 @@ def grow_scale(scores: dict[float, float]) -> float:
 
 def least_score_copy(scores: dict[float, float]) -> float:
     """The copy with the least :func:`gcv_score` among those other than the smallest in
-    ``scores`` (a score still falling at the smallest copy locates nothing, as a spread does not);
-    1.0 where there is no other."""
+    ``scores`` (like a spread, a score still falling at the smallest copy locates nothing); 1.0
+    where there is no other."""
     smallest = min(scores)
     return min((key for key in scores if key != smallest), key=scores.__getitem__, default=1.0)
 
