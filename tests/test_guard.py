@@ -18,7 +18,8 @@ from videodeblur.pipeline.kernels import KernelSpec
 from videodeblur.core.noise import NoiseModel
 from videodeblur.restoration import guard as guard_module
 from videodeblur.restoration.guard import (CLEAR_IMPROVEMENT, GCV_CHOICE_MARGIN, GCV_MARGIN, MAX_SPREAD, choose_scale,
-                                           confirm_scale, decide_scale, fit_spread, gcv_score, grow_scale, located_scale)
+                                           confirm_scale, decide_scale, fit_spread, gcv_score, grow_scale,
+                                           located_scale)
 from videodeblur.restoration.methods import Regularisation
 
 LINEAR = LinearLight(linearisation("bt709", 8, True))
