@@ -85,7 +85,7 @@ def test_unknown_curve_name_is_refused():
         colour.linearisation("log", 8, True)
 
 
-@pytest.mark.parametrize("name, bits", [("bt709", 8), ("srgb", 8), ("bt709", 10), ("pq", 10), ("hlg", 12)])
+@pytest.mark.parametrize("name, bits", [("bt709", 8), ("srgb", 8), ("bt709", 10), ("pq", 10), ("hlg", 12), ("bt709", 12)])
 def test_linear_light_is_coded_back_from_a_view_of_the_transform_buffer(name, bits):
     """The restoration's store (LinearLight.store) reads a strided view of the padded FFT buffer,
     prescaled to table units, and clips what lies beyond the codes (far above white, even beyond

@@ -115,20 +115,31 @@ LOOKUP_BAND_ROWS = 32
 
 
 def table_lookup(table: np.ndarray, values: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out = table[values]`` for a 2-D plane, values truncated to integers and clipped to the
-    table's indexes; returns ``out``.
+    """``out = table[values]`` for a 2-D plane, float values truncated to integers, all clipped
+    to the table's indexes; returns ``out``.
 
     ``np.take`` converts indexes of any type but intp to a whole frame of intp first (16 MB for
     1080p), which goes to memory and back and pushes the frame out of the cache; converting a
     band of :data:`LOOKUP_BAND_ROWS` rows at a time keeps the indexes in the cache between the
-    conversion and the lookup (docs/performance.md). Float ``values`` must lie within intp's
-    range (a NaN reads the first entry).
+    conversion and the look-up (docs/performance.md). Float values are converted by OpenCV,
+    which rounds and saturates in one vectorised pass: ``values - 0.5`` rounded is the integer
+    part (a value exactly on an odd integer reads the entry below, the neighbouring interval's
+    code), and anything beyond the index type's range (infinities included) reads the table's
+    last entry, anything below 0 its first. A NaN reads an arbitrary entry.
     """
     rows = values.shape[0]
-    index = scratch((LOOKUP_BAND_ROWS, values.shape[1]), np.intp, "table index")
+    floating = values.dtype.kind == "f"
+    if floating:  # the narrowest index type that holds every index
+        depth, dtype = (cv2.CV_16U, np.uint16) if table.size <= 1 << 16 else (cv2.CV_32S, np.int32)
+    else:
+        depth, dtype = None, np.intp
+    index = scratch((LOOKUP_BAND_ROWS, values.shape[1]), dtype, "table index")
     for top in range(0, rows, LOOKUP_BAND_ROWS):
         band = index[: min(LOOKUP_BAND_ROWS, rows - top)]
-        np.copyto(band, values[top:top + len(band)], casting="unsafe")
+        if floating:
+            cv2.add(values[top:top + len(band)], -0.5, dst=band, dtype=depth)
+        else:
+            np.copyto(band, values[top:top + len(band)], casting="unsafe")
         np.take(table, band, out=out[top:top + len(band)], mode="clip")
     return out
 
@@ -176,10 +187,9 @@ class LinearLight(Coding):
             table_lookup(self.linearisation.decode_table, plane, target)
 
     def store(self, restored, out):
-        # In place: the buffer is the FFT buffer, rewritten by the next frame anyway. Clipped
-        # above, so that no value overflows the integer conversion (a negative index reads the
-        # table's first entry, black), and below 0 before roots.
-        cv2.min(restored, self.linearisation.index_limit, dst=restored)
+        # In place: the buffer is the FFT buffer, rewritten by the next frame anyway. Below 0
+        # before the roots of a steep curve (a root of a negative is NaN); the look-up's
+        # conversion clips the rest.
         if self.linearisation.exponent != 1.0:
             cv2.max(restored, 0.0, dst=restored)
             cv2.sqrt(restored, dst=restored)
