@@ -18,8 +18,8 @@ from videodeblur.pipeline.kernels import KernelSpec
 from videodeblur.core.noise import NoiseModel
 from videodeblur.restoration import guard as guard_module
 from videodeblur.restoration.guard import (CLEAR_IMPROVEMENT, GCV_CHOICE_MARGIN, GCV_MARGIN, MAX_SPREAD, choose_scale,
-                                           confirm_scale, decide_scale, fit_spread, gcv_score, grow_scale,
-                                           located_scale)
+                                           confirm_scale, decide_scale, fit_spread, flat_picture_margin, gcv_score,
+                                           grow_scale, located_scale, SpreadFit)
 from videodeblur.restoration.methods import Regularisation
 
 LINEAR = LinearLight(linearisation("bt709", 8, True))
@@ -174,26 +174,47 @@ def test_a_kernel_too_large_explains_a_photograph_only_as_a_flat_picture():
     guessed = FrameDeconvolver(psf.gaussian(3.0), (224, 256)).method.guard
     periodogram = model_periodogram(guessed, true_guard.full.otf_power, 1.0)
     fit = fit_spread(periodogram, guessed.weight, guessed.log_regulariser, guessed.full, NoiseModel(1e-3))
-    assert fit.picture_exponent <= guard_module.FLAT_PICTURE_EXPONENT
+    assert fit.picture_exponent <= guard_module.FLAT_PICTURE_TIERS[0].exponent
 
 
 def test_cross_validation_alone_decides_a_flat_picture():
     # The spread explains the frame (as a flat picture) and no smaller copy explains it better.
+    flattest, flatter = (tier.margin for tier in guard_module.FLAT_PICTURE_TIERS)
     spreads = {1.0: 0.18, 0.85: 0.22, 0.75: 0.33, 0.65: 0.5, 0.55: 0.7, 0.45: 0.9}
-    located = {1.0: 1.0, 0.85: 0.74, 0.75: 0.68, 0.65: 0.67, 0.55: 0.66, 0.45: 0.67, 1.15: 2.0, 1.33: 4.6}
+    located = {1.0: 1.0, 0.85: 0.74, 0.75: 0.68, 0.65: 0.67, 0.55: 0.45, 0.45: 0.67, 1.15: 2.0, 1.33: 4.6}
     assert choose_scale(spreads) == 1.0 and decide_scale(spreads, located) == 1.0
-    assert decide_scale(spreads, located, flat_picture=True) == 0.55
-    # Overturning the spread takes a clearer score than confirming it: kept.
-    assert GCV_MARGIN > guard_module.FLAT_GCV_MARGIN
-    nearly = {**located, 0.85: 0.8, 0.75: 0.76, 0.65: 0.72, 0.55: guard_module.FLAT_GCV_MARGIN * 1.01}
-    assert decide_scale(spreads, nearly, flat_picture=True) == 1.0
-    assert decide_scale(spreads, {**nearly, 0.55: guard_module.FLAT_GCV_MARGIN * 0.99}, flat_picture=True) == 0.55
+    assert decide_scale(spreads, located, flat_margin=flattest) == 0.55
+    # Overturning the spread takes a clearer score than confirming it, and a fit closer to a
+    # photograph's a clearer one still: kept.
+    assert GCV_MARGIN > flattest > flatter
+    nearly = {**located, 0.85: 0.8, 0.75: 0.76, 0.65: 0.72, 0.55: flattest * 1.01}
+    assert decide_scale(spreads, nearly, flat_margin=flattest) == 1.0
+    assert decide_scale(spreads, {**nearly, 0.55: flattest * 0.99}, flat_margin=flattest) == 0.55
+    assert decide_scale(spreads, {**nearly, 0.55: flattest * 0.99}, flat_margin=flatter) == 1.0
+    assert decide_scale(spreads, {**nearly, 0.55: flatter * 0.99}, flat_margin=flatter) == 0.55
     # Scores still falling clearly at the smallest copy (point lights at night): nothing located.
     falling = {1.0: 1.0, 0.85: 0.79, 0.75: 0.66, 0.65: 0.68, 0.55: 0.62, 0.45: 0.27}
-    assert located_scale(falling) == 1.0 and decide_scale(spreads, falling, flat_picture=True) == 1.0
+    assert located_scale(falling) == 1.0 and decide_scale(spreads, falling, flat_margin=flattest) == 1.0
     # Falling a little at the smallest (within the choice margin) still locates the least score.
     assert located_scale({**falling, 0.45: 0.62 * GCV_CHOICE_MARGIN * 1.01}) == 0.55
     assert located_scale({1.0: 1.0}) == 1.0
+
+
+def test_the_flatter_the_fit_the_less_evidence_cross_validation_needs():
+    flat, photograph_like = guard_module.FLAT_PICTURE_TIERS
+    assert flat.exponent < photograph_like.exponent < 1.0  # both flatter than a photograph's spectrum
+    assert GCV_MARGIN > flat.margin > photograph_like.margin
+    explained = MAX_SPREAD * 0.5
+    assert flat_picture_margin(SpreadFit(explained, 0.0)) == flat.margin
+    assert flat_picture_margin(SpreadFit(explained, flat.exponent)) == flat.margin
+    assert flat_picture_margin(SpreadFit(explained, photograph_like.exponent)) == photograph_like.margin
+    assert flat_picture_margin(SpreadFit(explained, 1.0)) is None  # a photograph's: the spread decides
+    assert flat_picture_margin(SpreadFit(explained, None)) is None  # too few bins to tell
+    # On a frame the spread finds unexplained (a texture no power law fits), only a flat fit
+    # sends it to cross-validation: one nearly a photograph's says nothing there.
+    unexplained = MAX_SPREAD * 3
+    assert flat_picture_margin(SpreadFit(unexplained, 0.0)) == flat.margin
+    assert flat_picture_margin(SpreadFit(unexplained, photograph_like.exponent)) is None
 
 
 def test_a_gaussian_too_large_on_a_texture_the_spread_misses_is_held_back(monkeypatch):
@@ -211,8 +232,33 @@ def test_a_gaussian_too_large_on_a_texture_the_spread_misses_is_held_back(monkey
     assert luma_psnr(guarded, sharp, 16) > before + 3.0
     right, scale = restore(blurred, psf.gaussian(2.0))
     assert scale == 1.0  # the right kernel is kept
-    monkeypatch.setattr(guard_module, "FLAT_PICTURE_EXPONENT", -1.0)
+    monkeypatch.setattr(guard_module, "FLAT_PICTURE_TIERS", ())
     assert restore(blurred, psf.gaussian(3.0))[1] == 1.0  # the spread alone keeps the kernel
+
+
+def test_a_streak_too_long_on_h264_that_fits_nearly_as_a_photograph_is_held_back(monkeypatch, tmp_path):
+    # Coffee under a 12 px streak, given 18 px, through H.264 (CRF 17): the full kernel's fit is
+    # flatter than a photograph's (alpha 0.7) but not flat, the spread low. Unguarded the frame
+    # loses 5 dB; cross-validation locates the blur (the 0.65 copy scores 0.4 of a decade below).
+    import av
+    from skimage import color, data
+
+    sharp = moving_window(color.rgb2gray(data.coffee()), 1, 448, 384, noise_levels=0.3)[0]
+    streak = lambda length: KernelSpec.of("motion", length=length, angle=30.0).kernel()  # noqa: E731
+    path = write_luma_clip(tmp_path / "coffee.mp4", blurred_frames([sharp], streak(12.0)), codec="libx264",
+                           options={"crf": "17"})
+    with av.open(str(path)) as container:
+        blurred = next(container.decode(video=0)).to_ndarray()[:384]
+    before = luma_psnr(blurred, sharp, 24)
+    unguarded, _ = restore(blurred, streak(18.0), guard=False)
+    assert luma_psnr(unguarded, sharp, 24) < before - 3.0
+    guarded, scale = restore(blurred, streak(18.0))
+    assert 0.55 <= scale <= 0.75
+    assert luma_psnr(guarded, sharp, 24) > before + 1.0
+    assert restore(blurred, streak(12.0))[1] == 1.0  # the right kernel is kept
+    # The flat tier alone (alpha up to 0.5) does not see it: the second tier is what holds it back.
+    monkeypatch.setattr(guard_module, "FLAT_PICTURE_TIERS", guard_module.FLAT_PICTURE_TIERS[:1])
+    assert restore(blurred, streak(18.0))[1] == 1.0
 
 
 def lens_blurred_window(image, kernel):
