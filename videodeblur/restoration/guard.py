@@ -54,6 +54,8 @@ MAX_SPREAD = 0.25
 #: explains the frame or cuts the spread to :data:`CLEAR_IMPROVEMENT`.
 MIN_IMPROVEMENT = 0.5
 CLEAR_IMPROVEMENT = 0.3
+
+
 class FlatPictureTier(NamedTuple):
     """Fits of the full kernel this flat (``alpha`` at most ``exponent``, spread at most
     ``spread``) are decided by cross-validation, with a copy taken where it scores below
@@ -73,7 +75,7 @@ class FlatPictureTier(NamedTuple):
 #:
 #: * 1/f or flatter: 0.15 of a decade (overturning one test takes clearer evidence than the 0.13
 #:   that confirms it); right kernels of the camera benchmark's flat frames score at best 0.152
-#:   below, kernels 1.5 times too large down to 1.6 below;
+#:   below, kernels 1.5 times too large from 0.07 (those are missed) to 1.6 below;
 #: * up to alpha 0.9, where the spread explains the frame: 0.4 of a decade; right kernels score at
 #:   best 0.354 below (rocket at night under a Gaussian of sigma 1.5), a streak 1.5 times too long
 #:   on coffee 0.39-0.9. On a frame the spread finds unexplained (a texture no power law fits) a
@@ -97,7 +99,8 @@ ALPHA_GRID = np.round(np.arange(0.0, 2.001, 0.1), 2)
 METRIC_BINS = 20
 #: A clear difference of generalised cross-validation scores (:func:`gcv_score`), by which a copy
 #: must predict a frame better than the full kernel to replace it: 0.13 of a decade. On the
-#: camera-realistic and wrong-guess benchmarks, right kernels' copies score at best 0.10 of a
+#: camera-realistic and wrong-guess benchmarks (the shipped draw of the fits' frequencies,
+#: :data:`~videodeblur.core.noise.SAMPLE_SEED`), right kernels' copies score at best 0.10 of a
 #: decade below the full kernel, kernels 1.5 times too large at least 0.16 (docs/quality.md,
 #: "Wrong guesses").
 GCV_MARGIN = 10.0 ** -0.13
