@@ -294,9 +294,9 @@ def main(argv=None) -> int:
                         help="seed of the frequencies the noise and guard fits draw (the restoration's is "
                              f"{noise.SAMPLE_SEED}): another draw shows how much the figures depend on it")
     args = parser.parse_args(argv)
-    noise.SAMPLE_SEED = args.sample_seed
-    if args.sample_seed != 0:
+    if args.sample_seed != noise.SAMPLE_SEED:
         print(f"(frequency samples drawn with seed {args.sample_seed})")
+    noise.SAMPLE_SEED = args.sample_seed
     if args.mismatch:
         return mismatch(args.quick, args.override)
     contenders = {name: CONTENDERS[name] for name in args.contenders}

@@ -220,19 +220,24 @@ def test_the_flatter_the_fit_the_less_evidence_cross_validation_needs():
     assert UNEXPLAINED_GCV_MARGIN < photograph_like.margin
 
 
+def from_decades(log_scores: dict[float, float]) -> dict[float, float]:
+    """Cross-validation scores from their log10 ratios to the full kernel's (as recorded)."""
+    return {scale: 10.0**value for scale, value in log_scores.items()}
+
+
 def test_cross_validation_alone_decides_where_the_spread_locates_nothing():
     # A streak 1.5 times too long whose spread still falls at the smallest copy (measured with
     # other frequency samples): the spread keeps the kernel; cross-validation locates 0.65 by
     # 1.3 decades and takes it.
     spreads = {1.0: 1.18, 0.85: 0.6, 0.75: 0.81, 0.65: 0.39, 0.55: 0.68, 0.45: 0.32}
-    scores = {1.0: 1.0, 0.85: 10**-0.13, 0.75: 10**-0.73, 0.65: 10**-1.27, 0.55: 10**-0.72, 0.45: 10**-0.76,
-              1.15: 10**-0.1, 1.33: 10**0.13}
+    scores = from_decades({1.0: 0.0, 0.85: -0.13, 0.75: -0.73, 0.65: -1.27, 0.55: -0.72, 0.45: -0.76,
+                           1.15: -0.1, 1.33: 0.13})
     assert choose_scale(spreads) == 1.0 and decide_scale(spreads, scores) == 1.0
     assert decide_scale(spreads, scores, alone_margin=UNEXPLAINED_GCV_MARGIN) == 0.65
     # A right kernel on brick (its 9 px streak): the 0.55 copy scores 0.36 below; kept.
     spreads = {1.0: 0.82, 0.85: 0.6, 0.75: 0.49, 0.65: 0.49, 0.55: 0.51, 0.45: 0.55}
-    scores = {1.0: 1.0, 0.85: 10**-0.17, 0.75: 10**-0.26, 0.65: 10**-0.28, 0.55: 10**-0.36, 0.45: 10**-0.43,
-              1.15: 10**0.2, 1.33: 10**0.27}
+    scores = from_decades({1.0: 0.0, 0.85: -0.17, 0.75: -0.26, 0.65: -0.28, 0.55: -0.36, 0.45: -0.43,
+                           1.15: 0.2, 1.33: 0.27})
     assert choose_scale(spreads) == 1.0
     assert decide_scale(spreads, scores, alone_margin=UNEXPLAINED_GCV_MARGIN) == 1.0
 
@@ -259,11 +264,10 @@ def test_a_gaussian_too_large_on_a_texture_the_spread_misses_is_held_back(monkey
 def test_a_fit_nearly_a_photographs_takes_a_clearer_score():
     # Guard inputs recorded on the benchmarks (python -m benchmarks.camera, docs/quality.md):
     # both fits are flatter than a photograph's, not flat, and the spread explains both frames.
-    decades = lambda scores: {scale: 10.0**value for scale, value in scores.items()}  # noqa: E731
     # Coffee under a 12 px streak given 18 px, H.264 (--mismatch): taken at 0.65 (+1.9 dB; kept,
     # it lost 5.7 dB).
     spreads = {1.0: 0.035, 0.85: 0.051, 0.75: 0.085, 0.65: 0.18, 0.55: 0.161, 0.45: 0.199}
-    scores = decades({1.0: 0.0, 0.85: -0.096, 0.75: -0.27, 0.65: -0.438, 0.55: -0.327, 0.45: -0.299,
+    scores = from_decades({1.0: 0.0, 0.85: -0.096, 0.75: -0.27, 0.65: -0.438, 0.55: -0.327, 0.45: -0.299,
                       1.15: 0.12, 1.33: 0.381})
     margin = cross_validation_margin(SpreadFit(spreads[1.0], 0.8))
     assert margin == guard_module.FLAT_PICTURE_TIERS[1].margin
@@ -271,7 +275,7 @@ def test_a_fit_nearly_a_photographs_takes_a_clearer_score():
     # Rocket at night under its right Gaussian of sigma 1.5, 8-bit (--sample-seed 8): kept,
     # where the flat tier's margin would take 0.55.
     spreads = {1.0: 0.241, 0.85: 0.11, 0.75: 0.087, 0.65: 0.094, 0.55: 0.094, 0.45: 0.107}
-    scores = decades({1.0: 0.0, 0.85: -0.131, 0.75: -0.114, 0.65: 0.0, 0.55: -0.354, 0.45: -0.44,
+    scores = from_decades({1.0: 0.0, 0.85: -0.131, 0.75: -0.114, 0.65: 0.0, 0.55: -0.354, 0.45: -0.44,
                       1.15: 0.099, 1.33: 0.159})
     margin = cross_validation_margin(SpreadFit(spreads[1.0], 0.7))
     assert decide_scale(spreads, scores, alone_margin=margin) == 1.0
