@@ -140,12 +140,12 @@ def _fraction_or_none(value) -> Fraction | None:
 
 
 def _display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
-    for sd in frame.side_data:
-        if sd.type == _SideDataType.DISPLAYMATRIX:
-            raw = bytes(sd)
-            if len(raw) >= 36:
-                return struct.unpack("=9i", raw[:36])
-    return None
+    # A mapping by type: PyAV 18.0 iterated its values, 18.1 iterates its keys; both look up.
+    matrix = frame.side_data.get(_SideDataType.DISPLAYMATRIX)
+    if matrix is None:
+        return None
+    raw = bytes(matrix)
+    return struct.unpack("=9i", raw[:36]) if len(raw) >= 36 else None
 
 
 def open_input(path: Path):
