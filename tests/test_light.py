@@ -386,10 +386,19 @@ def test_the_block_median_is_the_median_of_each_5x5_neighbourhood_with_negatives
     small[::7, ::5] *= 30  # lamps
     small[3, 3] = -50.0  # a ring's undershoot counts as black
     small[40:44, 10:14] = -5.0
+    small[50, 50] = 40 * scale  # beyond the 16-bit steps: held at the top
     # The reference: every pixel's 25 neighbours (the edge repeated beyond the border), sorted.
     padded = np.pad(np.maximum(small, 0), 2, mode="edge")
-    expected = np.median(np.lib.stride_tricks.sliding_window_view(padded, (5, 5)), axis=(2, 3))
-    np.testing.assert_array_equal(highlights._median5(small), expected.astype(np.float32))
+    neighbourhoods = np.lib.stride_tricks.sliding_window_view(padded, (5, 5))
+    exact = np.median(neighbourhoods, axis=(2, 3))
+    median = highlights._median5(small, scale)
+    assert median.dtype == np.float32 and median.shape == small.shape
+    # To the nearest step of white: the median of the rounded values, within half a step of the exact one.
+    step = scale / highlights.MEDIAN_STEPS_PER_WHITE
+    rounded = np.median(np.minimum(np.rint(neighbourhoods / step), 65535), axis=(2, 3)) * step
+    np.testing.assert_allclose(median, rounded, rtol=1e-6)
+    np.testing.assert_allclose(median, exact, atol=0.5 * step * 1.001)
+    assert np.all(median[exact == 0] == 0)
 
 
 # ------------------------------------------------------------------------- the command line
