@@ -140,7 +140,7 @@ def _fraction_or_none(value) -> Fraction | None:
 
 
 def _display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
-    # A mapping by type: PyAV 18.0 iterated its values, 18.1 iterates its keys; both look up.
+    # Side data is a mapping by type: PyAV 18.1.0 iterated its values, 18.1.1 its keys; both look up.
     matrix = frame.side_data.get(_SideDataType.DISPLAYMATRIX)
     if matrix is None:
         return None

@@ -260,10 +260,10 @@ def _median5(small: np.ndarray, scale: float) -> np.ndarray:
     """The 5 x 5 median of ``small`` (float32, linear light times ``scale``), negative values
     counted as 0, to the nearest :data:`MEDIAN_STEPS_PER_WHITE`-th of white (at most 65535 steps).
 
-    OpenCV's median of 16-bit integers is vectorised and several times faster than of floats.
-    Rounding before the median rounds the median (rounding keeps the order); a step moves it by
-    at most half a step, far below the thresholds it is compared with; and a median held at
-    65535 steps is far above :data:`MIN_EXCESS` and any dark background.
+    OpenCV vectorises its median of 16-bit integers, not of floats. Rounding keeps the order, so
+    the median of the rounded values is the rounded median: at most half a step from the exact
+    one, far below the thresholds it is compared with; and a median held at 65535 steps (32
+    white) is no dark background.
     """
     steps_per_unit = MEDIAN_STEPS_PER_WHITE / scale
     median = cv2.medianBlur(cv2.multiply(small, steps_per_unit, dtype=cv2.CV_16U), 5)
