@@ -201,6 +201,7 @@ def test_the_point_step_can_be_turned_off_in_a_run_and_in_the_python_api(tmp_pat
         assert cli_main(["run", str(clip), "-o", str(tmp_path / f"{name}.mkv"), *settings, *extra]) == 0
         outputs[name] = (capsys.readouterr().err, decode_frames(tmp_path / f"{name}.mkv")[1].planes[0])
     assert "point lights kept as points" in outputs["on"][0]
+    assert "deconvolution.point_lights = false" in outputs["on"][0]  # where to turn it off, when they are texture
     assert "point lights" not in outputs["off"][0]
     assert ring_energy(outputs["on"][1], spots) < 0.3 * ring_energy(outputs["off"][1], spots)
 

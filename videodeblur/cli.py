@@ -179,7 +179,8 @@ def _run_one(input_path, output_path, config, args) -> None:
         print(f"videodeblur: note: input '{input_path}': {note}", file=sys.stderr)
     details = f" in {report.light}" if report.light else ""
     if report.point_lights:
-        details += f", {report.point_lights} point lights kept as points"
+        details += (f", {report.point_lights} point lights kept as points (if they are specks of texture, as in "
+                    f"animation: deconvolution.point_lights = false)")
     if report.clipped_frames:
         details += f", clipped highlights completed on {report.clipped_frames} frames"
     if report.held_back:
