@@ -23,7 +23,9 @@ management) and restored with the true kernel by the pipeline's own restorer und
 contender's settings. Scores: luma PSNR and SSIM gain over the blurred input (coded values,
 1.0 = white), cropping max(24 px, kernel radius) from each border, overall and in the bands
 around highlights (pixels within 1.5 kernel radii of a pixel whose linear value is at or above
-white); mean and worst case per track and kernel family.
+white); mean and worst case per track and kernel family. Every case's exposure, point lights and
+noise are drawn in one fixed order whether a run restores the case or not, so a case scores the
+same in any run (``--bits 8`` prints the 8-bit rows of ``--bits 8 10``; ``--quick`` a subset).
 
 Usage: python -m benchmarks.camera [--quick] [--bits 8 10] [--contenders NAME ...] [--noisy]
        python -m benchmarks.camera --mismatch [--quick] [--override KEY=VALUE]  # wrong guesses
@@ -79,12 +81,19 @@ SPECS = {"motion L=9 a=20": KernelSpec.of("motion", length=9.0, angle=20.0),
 TRACKS = ("daylight", "night")
 
 
+#: The photographs of ``--quick`` (and the wrong-guess benchmark's masters).
+QUICK_SCENES = ("camera", "astronaut", "coffee", "brick")
+#: The depths every run draws its cases for, in this order (a run restores those it is asked for).
+DRAWN_BITS = (8, 10)
+#: The kernel of each family that ``--quick`` restores (its index in :data:`KERNELS`).
+QUICK_KERNEL = 1
+
+
 def scenes(quick: bool) -> dict[str, np.ndarray]:
     """Sharp scenes in linear light, (rows, columns, 3) float64 (gray pictures as three equal channels)."""
     from skimage import data, img_as_float
 
-    names = ("camera", "astronaut", "coffee", "brick") if quick else (
-        "camera", "astronaut", "coffee", "chelsea", "rocket", "brick", "grass")
+    names = QUICK_SCENES if quick else ("camera", "astronaut", "coffee", "chelsea", "rocket", "brick", "grass")
     out = {}
     for name in names:
         image = img_as_float(getattr(data, name)())
@@ -180,20 +189,43 @@ def write_clip(path: Path, planes: list[np.ndarray], bits: int, codec: str = "li
     return path
 
 
-def make_case(folder: Path, scene_name: str, scene: np.ndarray, track: str, family: str, label: str,
-              kernel: np.ndarray, radius_px: float, bits: int, noisy: bool, rng: np.random.Generator) -> Case:
+@dataclass
+class Draws:
+    """A case's random choices: its exposure, its point lights (night) and its noise field."""
+
+    exposure: float
+    lights: np.ndarray | None  # bool (rows, columns) of the scene
+    light_values: np.ndarray | None  # (lights, 1) times white
+    normal: np.ndarray  # standard normal noise of the blurred frame's shape
+
+
+def draw_case(rng: np.random.Generator, track: str, scene_shape: tuple[int, ...], kernel_shape: tuple[int, int]) -> Draws:
+    """A case's draws from ``rng``. Every run draws every case's, in one order, whether it restores
+    the case or not: a case's figures do not depend on which others a run restores (``--bits``,
+    ``--quick``)."""
     exposure = rng.uniform(1.2, 1.4) if track == "daylight" else rng.uniform(0.6, 0.9)
-    lit = scene * exposure
+    lights = light_values = None
     if track == "night":
-        lights = rng.random(lit.shape[:2]) < 1e-4
-        lit[lights] = rng.uniform(3.0, 12.0, size=(int(lights.sum()), 1))
+        lights = rng.random(scene_shape[:2]) < 1e-4
+        light_values = rng.uniform(3.0, 12.0, size=(int(lights.sum()), 1))
+    # The blurred frame: the valid region, cut to even sides (4:2:0).
+    rows, columns = (scene_shape[axis] - kernel_shape[axis] + 1 for axis in (0, 1))
+    normal = rng.normal(size=(rows - rows % 2, columns - columns % 2, 3))
+    return Draws(float(exposure), lights, light_values, normal)
+
+
+def make_case(folder: Path, scene_name: str, scene: np.ndarray, track: str, family: str, label: str,
+              kernel: np.ndarray, radius_px: float, bits: int, noisy: bool, draws: Draws) -> Case:
+    lit = scene * draws.exposure
+    if draws.lights is not None:
+        lit[draws.lights] = draws.light_values
     channels = [blur_valid(lit[:, :, k], kernel) for k in range(3)]
     blurred = np.stack([b for b, _ in channels], axis=2)
     sharp = np.stack([t for _, t in channels], axis=2)
     rows, columns = blurred.shape[0] - blurred.shape[0] % 2, blurred.shape[1] - blurred.shape[1] % 2
     blurred, sharp = blurred[:rows, :columns], sharp[:rows, :columns]
     read, shot = (0.003, 0.0003) if not noisy else (0.006, 0.0012)
-    noisy_light = blurred + rng.normal(size=blurred.shape) * np.sqrt(read**2 + shot * np.maximum(blurred, 0.0))
+    noisy_light = blurred + draws.normal * np.sqrt(read**2 + shot * np.maximum(blurred, 0.0))
     coded = BT709.encode(np.clip(noisy_light, 0.0, 1.0))
     path = write_clip(folder / f"{scene_name}_{track}_{label.replace(' ', '_')}_{bits}.mp4".replace("#", "-"),
                       to_ycbcr_codes(coded, bits), bits)
@@ -306,13 +338,18 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(20261203)
     folder = Path(tempfile.mkdtemp(prefix="videodeblur-camera-"))
     gains = defaultdict(list)  # (bits, track, family, contender, what) -> values
-    for scene_name, scene in scenes(args.quick).items():
-        for bits in args.bits:
+    drawn_bits = DRAWN_BITS + tuple(bits for bits in args.bits if bits not in DRAWN_BITS)
+    for scene_name, scene in scenes(False).items():
+        for bits in drawn_bits:
             for track in TRACKS:
                 for family, kernels in KERNELS.items():
-                    for label, kernel, radius in (kernels[1:2] if args.quick else kernels):
+                    for index, (label, kernel, radius) in enumerate(kernels):
+                        draws = draw_case(rng, track, scene.shape, kernel.shape)
+                        if bits not in args.bits or args.quick and (scene_name not in QUICK_SCENES
+                                                                    or index != QUICK_KERNEL):
+                            continue
                         case = make_case(folder, scene_name, scene, track, family, label, kernel, radius, bits,
-                                         args.noisy, rng)
+                                         args.noisy, draws)
                         for name, overrides in contenders.items():
                             blurred, restored = restored_luma(case, overrides)
                             before, after = scores(case, blurred), scores(case, restored)
