@@ -25,6 +25,7 @@ from videodeblur.pipeline.light import light_for
 from videodeblur.pipeline.restorer import FrameRestorer
 from videodeblur.restoration import FrameDeconvolver
 from videodeblur.restoration.coding import LinearLight, integer_plane
+from videodeblur.restoration.highlights import patch_radius
 from videodeblur.core.colour import linearisation
 
 
@@ -137,12 +138,12 @@ def test_the_python_api_restores_coded_floats_in_linear_light(lens_blur):
 # --------------------------------------------------------------------------- point lights
 
 
-def lamps_at_night(size=(160, 192), radius=4.0, seed=0):
-    """A dark, faintly textured scene with point lights 3-12 x white, blurred by a disk in linear
-    light, coded BT.709 limited range 8-bit with a little noise."""
+def lamps_at_night(size=(160, 192), radius=4.0, seed=0, spots=((40, 50), (40, 140), (110, 60), (120, 150))):
+    """A dark, faintly textured scene with point lights 3-12 x white at ``spots``, blurred by a
+    disk in linear light, coded BT.709 limited range 8-bit with a little noise."""
     rng = np.random.default_rng(seed)
     scene = 0.02 + 0.02 * rng.random(size)
-    spots = [(40, 50), (40, 140), (110, 60), (120, 150)]
+    spots = list(spots)
     for (r, c), level in zip(spots, (3.0, 6.0, 9.0, 12.0)):
         scene[r, c] = level
     import cv2
@@ -155,11 +156,13 @@ def lamps_at_night(size=(160, 192), radius=4.0, seed=0):
 
 
 def ring_energy(plane, spots, inner=2, outer=14):
-    """Mean squared deviation from the local median in annuli around the spots (a bullseye's energy)."""
+    """Mean squared deviation from the local median in annuli around the spots (a bullseye's
+    energy), the annuli cut at the frame's edges."""
     total = 0.0
     for r, c in spots:
-        patch = plane[r - outer:r + outer + 1, c - outer:c + outer + 1].astype(float)
-        distance = np.hypot(*np.mgrid[-outer:outer + 1, -outer:outer + 1])
+        top, left = max(0, r - outer), max(0, c - outer)
+        patch = plane[top:r + outer + 1, left:c + outer + 1].astype(float)
+        distance = np.hypot(*np.mgrid[top - r:top - r + patch.shape[0], left - c:left - c + patch.shape[1]])
         annulus = (distance > inner) & (distance <= outer)
         total += float(np.mean((patch[annulus] - np.median(patch[annulus])) ** 2))
     return total / len(spots)
@@ -187,6 +190,27 @@ def test_point_lights_come_back_as_points_not_bullseyes():
         assert out[r, c] >= 230
     for r, c in spots:  # ... and around every lamp the scene is dark again
         assert np.median(out[r - 6:r + 7, c - 6:c + 7]) < 80
+
+
+def test_lamps_near_the_frame_edges_come_back_as_points_too():
+    """A lamp nearer the frame's edge than its rings reach (here 12 px, the rings 18) is taken
+    back to a point like any other, its rings removed as far as the frame goes."""
+    spots = [(12, 60), (80, 12), (147, 100), (60, 179)]  # 12 px from the top, left, bottom, right
+    codes, reference, _ = lamps_at_night(spots=spots)
+    deconvolver = FrameDeconvolver(psf.disk(4.0), codes.shape)
+    assert patch_radius(deconvolver.kernel.shape) > 12
+    out = np.empty_like(codes)
+    result = deconvolver.restore(codes, out=out, coding=LinearLight(linearisation("bt709", 8, True)))
+    rings = deconvolve(np.clip((codes.astype(np.float32) - 16) / 219, 0, 1), psf.disk(4.0), transfer="bt709",
+                       point_lights=False)
+    rings = np.clip(np.rint(rings * 219 + 16), 0, 255)
+    assert result.point_lights >= len(spots) - 1  # the faintest (3 x white) may stay a small blob
+    for r, c in spots[1:]:
+        assert out[r, c] >= 230
+    for r, c in spots:
+        assert np.median(out[max(0, r - 6):r + 7, max(0, c - 6):c + 7]) < 80
+    assert ring_energy(out, spots) < 0.3 * ring_energy(rings, spots)
+    assert ring_energy(out, spots) < 2.0 * ring_energy(reference, spots) + 4.0
 
 
 def test_the_point_step_can_be_turned_off_in_a_run_and_in_the_python_api(tmp_path, capsys):

@@ -181,18 +181,20 @@ def clean_points(restored: np.ndarray, spread: np.ndarray, scale: float, backgro
     """
     radius = spread.shape[0] // 2
     rows, columns = restored.shape
-    if rows <= 2 * radius + 2 * DECIMATION or columns <= 2 * radius + 2 * DECIMATION:
+    # The fit reads a smaller neighbourhood than the rings reach: the core and the first ring
+    # tell a point from texture, and the rest would only cost time.
+    test = min(radius, max(4, int(np.argmax(np.cumsum(np.abs(spread[radius, radius:])) >=
+                                            0.9 * np.abs(spread[radius, radius:]).sum())) + 3))
+    if rows <= 2 * test + 2 * DECIMATION or columns <= 2 * test + 2 * DECIMATION:
         return 0
-    candidates = _candidates(restored, scale, radius, background_max)
+    # A peak needs its fit's neighbourhood inside the frame; its rings are taken out as far as
+    # the frame goes (a lamp near the edge rings as visibly as one in the middle).
+    candidates = _candidates(restored, scale, test, background_max)
     if len(candidates) == 0:
         return 0
     # Every candidate's neighbourhood at once: background (the median of its outer ring),
     # amplitude (least squares on the spread) and the correlations with the spread and with the
     # spread of a small patch of light.
-    # The fit reads a smaller neighbourhood than the rings reach: the core and the first ring
-    # tell a point from texture, and the rest would only cost time.
-    test = min(radius, max(4, int(np.argmax(np.cumsum(np.abs(spread[radius, radius:])) >=
-                                            0.9 * np.abs(spread[radius, radius:]).sum())) + 3))
     core = spread[radius - test:radius + test + 1, radius - test:radius + test + 1]
     ring = np.hypot(*np.mgrid[-test:test + 1, -test:test + 1]) >= test - 1.5
     kernels = np.stack([core.ravel(), cv2.blur(core, (EXTENDED_SOURCE_PX, EXTENDED_SOURCE_PX),
@@ -218,12 +220,20 @@ def clean_points(restored: np.ndarray, spread: np.ndarray, scale: float, backgro
             fit = tuple(v[0] for v in _point_fits(patch[None], ring, kernels))
         if not _is_point(*fit, scale, background_max):
             continue
-        fitted_amplitude = fit[1]
-        patch = restored[row - radius:row + radius + 1, column - radius:column + radius + 1]
-        patch -= np.float32(fitted_amplitude) * spread
-        patch[radius, radius] += np.float32(fitted_amplitude)
+        fitted_amplitude = np.float32(fit[1])
+        (frame_rows, spread_rows), (frame_columns, spread_columns) = (
+            _cut(row, radius, rows), _cut(column, radius, columns))
+        restored[frame_rows, frame_columns] -= fitted_amplitude * spread[spread_rows, spread_columns]
+        restored[row, column] += fitted_amplitude
         taken.append((int(row), int(column)))
     return len(taken)
+
+
+def _cut(centre: int, radius: int, length: int) -> tuple[slice, slice]:
+    """(frame slice, patch slice) along one axis of a ``2 radius + 1`` patch centred at
+    ``centre`` on an axis of ``length``, both cut where the patch reaches past the frame."""
+    start, stop = max(0, centre - radius), min(length, centre + radius + 1)
+    return slice(start, stop), slice(start - centre + radius, stop - centre + radius)
 
 
 def _is_point(background, amplitude, correlation, extended, scale: float, background_max: float):
@@ -273,7 +283,8 @@ def _median5(small: np.ndarray, scale: float) -> np.ndarray:
 def _candidates(restored: np.ndarray, scale: float, radius: int, background_max: float) -> np.ndarray:
     """Full-resolution peaks of the :data:`DECIMATION`-pixel blocks whose mean stands out of
     the median of the 5 x 5 blocks around by :data:`MIN_EXCESS` on a median darker than
-    ``background_max``, the most outstanding first (at most :data:`MAX_POINTS`)."""
+    ``background_max``, at least ``radius`` from the frame's edges, the most outstanding
+    first (at most :data:`MAX_POINTS`)."""
     rows, columns = restored.shape
     d = DECIMATION
     small_shape = (rows // d, columns // d)
