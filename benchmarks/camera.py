@@ -199,7 +199,8 @@ class Draws:
     normal: np.ndarray  # standard normal noise of the blurred frame's shape
 
 
-def draw_case(rng: np.random.Generator, track: str, scene_shape: tuple[int, ...], kernel_shape: tuple[int, int]) -> Draws:
+def draw_case(rng: np.random.Generator, track: str, scene_shape: tuple[int, ...],
+              kernel_shape: tuple[int, int]) -> Draws:
     """A case's draws from ``rng``. Every run draws every case's, in one order, whether it restores
     the case or not: a case's figures do not depend on which others a run restores (``--bits``,
     ``--quick``)."""
