@@ -148,6 +148,14 @@ def test_a_larger_copy_is_taken_only_where_cross_validation_clearly_prefers_it()
     spreads = {1.0: 1.0, 0.85: 0.3, 0.75: 0.25, 0.65: 0.1, 0.55: 0.8, 0.45: 0.5}
     located = {1.0: 1.0, 0.85: 0.5, 0.75: 0.2, 0.65: 0.07, 0.55: 0.2, 0.45: 0.23, 1.15: 0.8, 1.33: 0.7}
     assert decide_scale(spreads, located) == 0.65
+    # Recorded (--mismatch --sample-seed 9): the camera under a disk of radius 3 given 4.5, H.264.
+    # A smaller copy explains the frame, yet the scores fall to the smallest copy and 1.15 scores
+    # 0.24 of a decade below the full kernel: grown, it lost 11.35 dB; the spread's 0.65 gains 1.54.
+    spreads = {1.0: 0.365, 0.85: 0.255, 0.75: 0.118, 0.65: 0.09, 0.55: 0.105, 0.45: 0.129}
+    scores = from_decades({1.0: 0.0, 0.85: -0.32, 0.75: -0.591, 0.65: -0.727, 0.55: -0.728, 0.45: -0.782,
+                           1.15: -0.237, 1.33: -0.131})
+    assert grow_scale({key: score for key, score in scores.items() if key >= 1.0}) == 1.15
+    assert decide_scale(spreads, scores, alone_margin=guard_module.FLAT_PICTURE_TIERS[0].margin) == 0.65
     # The full kernel explained by nothing smaller, nothing larger clearly better: kept.
     assert decide_scale({1.0: 0.5, 0.85: 0.6}, {1.0: 1.0, 0.85: 1.1, 1.15: 0.9}) == 1.0
 

@@ -300,7 +300,9 @@ def decide_scale(spreads: dict[float, float], scores: dict[float, float], alone_
     :func:`grow_scale` takes wins where no smaller copy is chosen, or where the smaller copies'
     score still falls at the smallest one (for a kernel too small, every smaller copy predicts
     the frame better than it, down to the smallest: that locates nothing; for one too large the
-    score has its least at the true scale). Otherwise the smaller copy :func:`choose_scale`
+    score has its least at the true scale), but never where the spread's choice explains the
+    frame (at most :data:`MAX_SPREAD`: the kernel is too large, whatever the scores say).
+    Otherwise the smaller copy :func:`choose_scale`
     chooses and :func:`confirm_scale` confirms, or the full kernel. Where the spread chooses no
     smaller copy, the copy :func:`located_scale` names is taken where it scores below
     ``alone_margin`` times the full kernel's score (:func:`cross_validation_margin`; None: not
@@ -313,7 +315,11 @@ def decide_scale(spreads: dict[float, float], scores: dict[float, float], alone_
         if smaller[located] <= alone_margin * smaller[1.0]:
             scale = located
     larger = grow_scale({key: score for key, score in scores.items() if key >= 1.0})
-    if larger != 1.0 and (scale == 1.0 or min(smaller, key=smaller.__getitem__) == min(smaller)):
+    # Never grown where a smaller copy explains the frame: the spread then says the kernel is too
+    # large, and a kernel too large grown is the worst damage the guard can do.
+    explained_smaller = scale < 1.0 and spreads[scale] <= MAX_SPREAD
+    if larger != 1.0 and not explained_smaller and (
+            scale == 1.0 or min(smaller, key=smaller.__getitem__) == min(smaller)):
         return larger
     return confirm_scale(scale, spreads, smaller)
 
