@@ -276,7 +276,7 @@ def test_a_fit_nearly_a_photographs_takes_a_clearer_score():
     # it lost 5.7 dB).
     spreads = {1.0: 0.035, 0.85: 0.051, 0.75: 0.085, 0.65: 0.18, 0.55: 0.161, 0.45: 0.199}
     scores = from_decades({1.0: 0.0, 0.85: -0.096, 0.75: -0.27, 0.65: -0.438, 0.55: -0.327, 0.45: -0.299,
-                      1.15: 0.12, 1.33: 0.381})
+                             1.15: 0.12, 1.33: 0.381})
     margin = cross_validation_margin(SpreadFit(spreads[1.0], 0.8))
     assert margin == guard_module.FLAT_PICTURE_TIERS[1].margin
     assert decide_scale(spreads, scores, alone_margin=margin) == 0.65
@@ -284,7 +284,7 @@ def test_a_fit_nearly_a_photographs_takes_a_clearer_score():
     # where the flat tier's margin would take 0.55.
     spreads = {1.0: 0.241, 0.85: 0.11, 0.75: 0.087, 0.65: 0.094, 0.55: 0.094, 0.45: 0.107}
     scores = from_decades({1.0: 0.0, 0.85: -0.131, 0.75: -0.114, 0.65: 0.0, 0.55: -0.354, 0.45: -0.44,
-                      1.15: 0.099, 1.33: 0.159})
+                             1.15: 0.099, 1.33: 0.159})
     margin = cross_validation_margin(SpreadFit(spreads[1.0], 0.7))
     assert decide_scale(spreads, scores, alone_margin=margin) == 1.0
     assert decide_scale(spreads, scores, alone_margin=guard_module.FLAT_PICTURE_TIERS[0].margin) == 0.55

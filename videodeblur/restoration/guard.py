@@ -302,11 +302,10 @@ def decide_scale(spreads: dict[float, float], scores: dict[float, float], alone_
     the frame better than it, down to the smallest: that locates nothing; for one too large the
     score has its least at the true scale), but never where the spread's choice explains the
     frame (at most :data:`MAX_SPREAD`: the kernel is too large, whatever the scores say).
-    Otherwise the smaller copy :func:`choose_scale`
-    chooses and :func:`confirm_scale` confirms, or the full kernel. Where the spread chooses no
-    smaller copy, the copy :func:`located_scale` names is taken where it scores below
-    ``alone_margin`` times the full kernel's score (:func:`cross_validation_margin`; None: not
-    looked for).
+    Otherwise the smaller copy :func:`choose_scale` chooses and :func:`confirm_scale` confirms,
+    or the full kernel. Where the spread chooses no smaller copy, the copy :func:`located_scale`
+    names is taken where it scores below ``alone_margin`` times the full kernel's score
+    (:func:`cross_validation_margin`; None: not looked for).
     """
     smaller = {key: score for key, score in scores.items() if key <= 1.0}
     scale = choose_scale(spreads)
